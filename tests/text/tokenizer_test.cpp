@@ -1,0 +1,173 @@
+// Tokenizer parity with Hugging Face `tokenizers` on the committed corpus (golden/tokenize.json,
+// produced by make_golden.py), plus byte-level, decoding and error-path checks.
+
+#include <sri/text/tokenizer.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::filesystem::path text_dir = std::filesystem::path(SRI_TEST_DATA_DIR) / "text";
+
+nlohmann::json load_json(const std::filesystem::path& path) {
+  std::ifstream stream(path);
+  REQUIRE_MESSAGE(stream.good(), "cannot open ", path.string());
+  return nlohmann::json::parse(stream);
+}
+
+std::vector<int64_t> as_ids(const nlohmann::json& node) { return node.get<std::vector<int64_t>>(); }
+
+std::string error_id_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const sri::Error& error) {
+    return error.id();
+  }
+  return "no error";
+}
+
+// Compares every corpus case of one tokenizer with the golden ids and decoded strings (exact).
+void check_against_golden(const sri::text::Tokenizer& tokenizer, const nlohmann::json& golden) {
+  CHECK(tokenizer.vocab_size() == golden.at("vocab_size").get<int64_t>());
+  for (const auto& entry : golden.at("cases")) {
+    const std::string text = entry.at("text").get<std::string>();
+    INFO("text: \"", text, "\"");
+    const std::vector<int64_t> ids = tokenizer.encode(text);
+    CHECK(ids == as_ids(entry.at("ids")));
+    CHECK(tokenizer.encode(text, true) == as_ids(entry.at("ids_with_special")));
+    CHECK(tokenizer.decode(ids, false) == entry.at("decoded").get<std::string>());
+    CHECK(tokenizer.decode(ids, true) == entry.at("decoded_skip_special").get<std::string>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("byte-level alphabet matches GPT-2") {
+  CHECK(sri::text::byte_level_char(' ') == U'\u0120');
+  CHECK(sri::text::byte_level_char('\n') == U'\u010A');
+  CHECK(sri::text::byte_level_char('A') == U'A');
+  CHECK(sri::text::byte_level_char(0xAD) == U'\u0143');
+  CHECK(sri::text::byte_level_char(0x00) == U'\u0100');
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    CHECK(sri::text::byte_level_byte(sri::text::byte_level_char(static_cast<unsigned char>(byte))) ==
+          static_cast<int>(byte));
+  }
+  CHECK(sri::text::byte_level_byte(U' ') == -1);
+}
+
+TEST_CASE("lossy UTF-8 decoding") {
+  using sri::text::detail::utf8_lossy;
+  CHECK(utf8_lossy("abc") == "abc");
+  CHECK(utf8_lossy("\xC3") == "\xEF\xBF\xBD");
+  CHECK(utf8_lossy("a\xC3z") == "a\xEF\xBF\xBDz");
+  // A truncated 3-byte sequence is one maximal subpart, so one replacement character.
+  CHECK(utf8_lossy("\xE2\x82") == "\xEF\xBF\xBD");
+  CHECK(utf8_lossy("\xFF\xFE") == "\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(utf8_lossy("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST_CASE("SmolLM2 tokenizer.json matches tokenizers") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/smollm2/tokenizer.json");
+  check_against_golden(tokenizer, golden.at("tokenizers").at("smollm2"));
+  CHECK(tokenizer.bos_id() == 1);
+  CHECK(tokenizer.eos_id() == 2);
+  CHECK(tokenizer.prefix_ids().empty());
+}
+
+TEST_CASE("Llama 3 fixture matches tokenizers") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/llama3/tokenizer.json");
+  check_against_golden(tokenizer, golden.at("tokenizers").at("llama3"));
+  REQUIRE(tokenizer.token_id("<|begin_of_text|>").has_value());
+  CHECK(tokenizer.prefix_ids() == std::vector<int64_t>{*tokenizer.token_id("<|begin_of_text|>")});
+}
+
+TEST_CASE("Qwen2 fixture matches tokenizers") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/qwen2/tokenizer.json");
+  check_against_golden(tokenizer, golden.at("tokenizers").at("qwen2"));
+  CHECK_FALSE(tokenizer.bos_id().has_value());
+}
+
+TEST_CASE("Führer round trip") {
+  for (const char* name : {"smollm2", "llama3", "qwen2"}) {
+    INFO("tokenizer: ", name);
+    const auto tokenizer =
+        sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures" / name / "tokenizer.json");
+    const std::string text = "Führer";
+    CHECK(tokenizer.decode(tokenizer.encode(text)) == text);
+  }
+}
+
+TEST_CASE("special tokens split out before BPE") {
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/smollm2/tokenizer.json");
+  const std::vector<int64_t> ids = tokenizer.encode("<|im_start|>user\nhi");
+  REQUIRE(!ids.empty());
+  CHECK(ids.front() == 1);
+  CHECK(tokenizer.decode(ids, true) == "user\nhi");
+  CHECK(tokenizer.decode(ids, false) == "<|im_start|>user\nhi");
+  CHECK(tokenizer.is_special(1));
+  CHECK_FALSE(tokenizer.is_special(ids.back()));
+}
+
+TEST_CASE("invalid input raises stable error ids") {
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/qwen2/tokenizer.json");
+  CHECK(error_id_of([&] { (void)tokenizer.encode("bad \xC3 byte"); }) == "sri.text.invalid_utf8");
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_tokenizer_json(text_dir / "missing/tokenizer.json"); }) ==
+        "sri.text.file_not_found");
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_tokenizer_json_text("{not json"); }) ==
+        "sri.text.invalid_tokenizer");
+
+  const std::string no_byte_level = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+      "pre_tokenizer": {"type": "Whitespace"}, "decoder": {"type": "ByteLevel"}})";
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_tokenizer_json_text(no_byte_level); }) ==
+        "sri.text.unsupported_pre_tokenizer");
+
+  const std::string bad_merge = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]},
+      "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"}})";
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_tokenizer_json_text(bad_merge); }) ==
+        "sri.text.invalid_tokenizer");
+
+  const std::string word_piece = R"({"model": {"type": "WordPiece", "vocab": {"a": 0}},
+      "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"}})";
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_tokenizer_json_text(word_piece); }) ==
+        "sri.text.unsupported_tokenizer");
+
+  CHECK(error_id_of([] { (void)sri::text::PreTokenizer::from_gguf_name("falcon"); }) ==
+        "sri.text.unsupported_pre_tokenizer");
+}
+
+TEST_CASE("unknown and out-of-range ids are skipped by decode") {
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/qwen2/tokenizer.json");
+  const std::vector<int64_t> ids = tokenizer.encode("hello");
+  std::vector<int64_t> padded = {-1};
+  padded.insert(padded.end(), ids.begin(), ids.end());
+  padded.push_back(tokenizer.vocab_size() + 100);
+  CHECK(tokenizer.decode(padded) == "hello");
+}
+
+TEST_CASE("encode throughput on a long text") {
+  // Measured, not asserted: prints tokens per second for docs/tokenizers.md. The round trip
+  // check keeps the loop honest.
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/smollm2/tokenizer.json");
+  const auto corpus = load_json(text_dir / "corpus.json");
+  std::string text;
+  while (text.size() < 1'000'000) {
+    for (const auto& entry : corpus) text += entry.get<std::string>() + "\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<int64_t> ids = tokenizer.encode(text);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("SmolLM2 encode: ", text.size(), " bytes -> ", ids.size(), " tokens in ", seconds, " s = ",
+          static_cast<double>(ids.size()) / seconds, " tokens/s");
+  CHECK(tokenizer.decode(ids, false) == text);
+}
