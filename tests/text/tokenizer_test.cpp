@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -170,4 +172,123 @@ TEST_CASE("encode throughput on a long text") {
   MESSAGE("SmolLM2 encode: ", text.size(), " bytes -> ", ids.size(), " tokens in ", seconds, " s = ",
           static_cast<double>(ids.size()) / seconds, " tokens/s");
   CHECK(tokenizer.decode(ids, false) == text);
+}
+
+namespace {
+
+// GGUF metadata in memory, built from a tokenizer.json the way llama.cpp's converter writes it:
+// tokens by id, "left right" merges, CONTROL for special added tokens, USER_DEFINED for others.
+class FakeGguf {
+ public:
+  FakeGguf(const std::filesystem::path& tokenizer_json, std::string pre, bool add_bos_key, bool add_bos) {
+    const auto root = load_json(tokenizer_json);
+    std::map<int64_t, std::pair<std::string, int64_t>> by_id;
+    for (const auto& [token, id] : root.at("model").at("vocab").items()) by_id[id.get<int64_t>()] = {token, 1};
+    for (const auto& added : root.at("added_tokens")) {
+      by_id[added.at("id").get<int64_t>()] = {added.at("content").get<std::string>(),
+                                              added.at("special").get<bool>() ? 3 : 4};
+    }
+    for (const auto& [id, entry] : by_id) {
+      tokens_.push_back(entry.first);
+      types_.push_back(entry.second);
+    }
+    REQUIRE_MESSAGE(by_id.rbegin()->first + 1 == static_cast<int64_t>(tokens_.size()), "ids are not contiguous");
+    for (const auto& merge : root.at("model").at("merges")) {
+      merges_.push_back(merge.is_array() ? merge[0].get<std::string>() + " " + merge[1].get<std::string>()
+                                         : merge.get<std::string>());
+    }
+    strings_["tokenizer.ggml.model"] = "gpt2";
+    strings_["tokenizer.ggml.pre"] = std::move(pre);
+    if (add_bos_key) bools_["tokenizer.ggml.add_bos_token"] = add_bos;
+  }
+
+  void set_int(const std::string& key, int64_t value) { ints_[key] = value; }
+  void set_string(const std::string& key, std::string value) { strings_[key] = std::move(value); }
+  void erase_string(const std::string& key) { strings_.erase(key); }
+
+  bool contains(std::string_view key) const {
+    const std::string name(key);
+    return strings_.count(name) || ints_.count(name) || bools_.count(name) || name == "tokenizer.ggml.tokens" ||
+           name == "tokenizer.ggml.merges" || name == "tokenizer.ggml.token_type";
+  }
+  std::string get_string(std::string_view key) const { return strings_.at(std::string(key)); }
+  int64_t get_int(std::string_view key) const { return ints_.at(std::string(key)); }
+  bool get_bool(std::string_view key) const { return bools_.at(std::string(key)); }
+  std::vector<std::string> get_string_array(std::string_view key) const {
+    return key == "tokenizer.ggml.tokens" ? tokens_ : merges_;
+  }
+  std::vector<int64_t> get_int_array(std::string_view) const { return types_; }
+
+ private:
+  std::vector<std::string> tokens_;
+  std::vector<int64_t> types_;
+  std::vector<std::string> merges_;
+  std::map<std::string, std::string> strings_;
+  std::map<std::string, int64_t> ints_;
+  std::map<std::string, bool> bools_;
+};
+
+static_assert(sri::text::GgufMetadata<FakeGguf>);
+
+// GGUF carries no lstrip/rstrip/single_word flags, so cases that use such tokens are left out.
+bool uses_flagged_token(const std::string& text) {
+  return text.find("[LSTRIP]") != std::string::npos || text.find("[RSTRIP]") != std::string::npos ||
+         text.find("wordword") != std::string::npos;
+}
+
+void check_gguf_path(const sri::text::Tokenizer& tokenizer, const nlohmann::json& golden) {
+  for (const auto& entry : golden.at("cases")) {
+    const std::string text = entry.at("text").get<std::string>();
+    if (uses_flagged_token(text)) continue;
+    INFO("text: \"", text, "\"");
+    const std::vector<int64_t> ids = tokenizer.encode(text);
+    CHECK(ids == as_ids(entry.at("ids")));
+    CHECK(tokenizer.encode(text, true) == as_ids(entry.at("ids_with_special")));
+    CHECK(tokenizer.decode(ids, false) == entry.at("decoded").get<std::string>());
+    CHECK(tokenizer.decode(ids, true) == entry.at("decoded_skip_special").get<std::string>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("GGUF metadata path for llama-bpe") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  const auto path = text_dir / "fixtures/llama3/tokenizer.json";
+  // Without an add_bos_token key, llama-bpe adds BOS like llama.cpp does.
+  FakeGguf gguf(path, "llama-bpe", false, false);
+  const auto json_tokenizer = sri::text::Tokenizer::from_tokenizer_json(path);
+  gguf.set_int("tokenizer.ggml.bos_token_id", *json_tokenizer.token_id("<|begin_of_text|>"));
+  gguf.set_int("tokenizer.ggml.eos_token_id", *json_tokenizer.token_id("<|eot_id|>"));
+  const auto tokenizer = sri::text::Tokenizer::from_gguf(gguf);
+  check_gguf_path(tokenizer, golden.at("tokenizers").at("llama3"));
+  CHECK(tokenizer.bos_id() == json_tokenizer.bos_id());
+  CHECK(tokenizer.eos_id() == json_tokenizer.eos_id());
+}
+
+TEST_CASE("GGUF metadata path for qwen2") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  FakeGguf gguf(text_dir / "fixtures/qwen2/tokenizer.json", "qwen2", true, false);
+  check_gguf_path(sri::text::Tokenizer::from_gguf(gguf), golden.at("tokenizers").at("qwen2"));
+}
+
+TEST_CASE("GGUF metadata path for smollm") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  FakeGguf gguf(text_dir / "fixtures/smollm2/tokenizer.json", "smollm", true, false);
+  check_gguf_path(sri::text::Tokenizer::from_gguf(gguf), golden.at("tokenizers").at("smollm2"));
+}
+
+TEST_CASE("GGUF metadata errors") {
+  FakeGguf unknown_pre(text_dir / "fixtures/qwen2/tokenizer.json", "falcon", true, false);
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_gguf(unknown_pre); }) ==
+        "sri.text.unsupported_pre_tokenizer");
+
+  FakeGguf missing_pre(text_dir / "fixtures/qwen2/tokenizer.json", "qwen2", true, false);
+  missing_pre.erase_string("tokenizer.ggml.pre");
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_gguf(missing_pre); }) ==
+        "sri.text.unsupported_pre_tokenizer");
+
+  FakeGguf sentencepiece(text_dir / "fixtures/qwen2/tokenizer.json", "qwen2", true, false);
+  sentencepiece.set_string("tokenizer.ggml.model", "llama");
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_gguf(sentencepiece); }) ==
+        "sri.text.unsupported_tokenizer");
 }
