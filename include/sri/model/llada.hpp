@@ -1,0 +1,225 @@
+#pragma once
+
+// LLaDA backbone (LLaDA-8B-Instruct, LLaDA-1.5): a Llama-like decoder with bidirectional
+// attention, as in the Hugging Face remote code modeling_llada.py (LLaDALlamaBlock):
+//   x = wte[ids]; per block: x += attn_out(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n)))
+//   with n = attn_norm(x); x += ff_out(silu(ff_proj(m)) * up_proj(m)) with m = ff_norm(x);
+//   logits = ff_out(ln_f(x)) (wte when weight_tying).
+// ff_proj is the gated branch. Rotary angles and the rotation run in float32 (rope_full_precision).
+// Left-padded rows hide their padding keys; padding queries still see the real keys, and their
+// outputs are unused.
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sri/error.hpp"
+#include "sri/model/backbone.hpp"
+#include "sri/model/diffusion_common.hpp"
+#include "sri/model/layers.hpp"
+
+namespace sri::model {
+
+class Llada {
+ public:
+  static constexpr AttentionKind attention_kind = AttentionKind::bidirectional;
+  // Column j of the logits predicts the token at column j.
+  static constexpr int64_t logits_shift = 0;
+
+  template <WeightSource W>
+  explicit Llada(const W& source, LoadOptions options = {}) : options_(options) {
+    read_config(source.config());
+    const std::string prefix = "model.transformer.";
+    wte_ = detail::load_weight(source, prefix + "wte.weight", options_);
+    ln_f_ = detail::load_weight(source, prefix + "ln_f.weight", options_);
+    head_ = weight_tying_ ? wte_ : detail::load_weight(source, prefix + "ff_out.weight", options_);
+    for (int64_t n = 0; n < config_.num_layers; ++n) {
+      const std::string p = prefix + "blocks." + std::to_string(n) + ".";
+      Block block;
+      block.attn_norm = detail::load_weight(source, p + "attn_norm.weight", options_);
+      block.ff_norm = detail::load_weight(source, p + "ff_norm.weight", options_);
+      block.q = detail::load_weight(source, p + "q_proj.weight", options_);
+      block.k = detail::load_weight(source, p + "k_proj.weight", options_);
+      block.v = detail::load_weight(source, p + "v_proj.weight", options_);
+      block.out = detail::load_weight(source, p + "attn_out.weight", options_);
+      block.gate_up = at::cat({detail::load_weight(source, p + "ff_proj.weight", options_),
+                               detail::load_weight(source, p + "up_proj.weight", options_)},
+                              0);
+      block.down = detail::load_weight(source, p + "ff_out.weight", options_);
+      blocks_.push_back(std::move(block));
+    }
+    check_shapes();
+    inv_freq_ = inverse_frequencies();
+  }
+
+  [[nodiscard]] const ModelConfig& config() const { return config_; }
+  [[nodiscard]] const std::vector<int64_t>& end_token_ids() const { return config_.end_token_ids; }
+  [[nodiscard]] at::Device device() const { return options_.device; }
+  // <|mdm_mask|> from config.json "mask_token_id".
+  [[nodiscard]] int64_t mask_token_id() const { return mask_token_id_; }
+
+  // Bidirectional models recompute the whole canvas every step, so the cache stays empty.
+  [[nodiscard]] KvCache make_cache(int64_t, int64_t) const { return {}; }
+
+  // One pass over the whole canvas. `cache` must be null or empty: a masked-diffusion canvas
+  // changes at every step, so keys cannot be reused.
+  ForwardOutput forward(const ForwardInput& input, KvCache* cache, ActivationSink* sink) const {
+    if (cache != nullptr && cache->capacity != 0) {
+      raise("sri.diffusion.cache_unsupported",
+            "LLaDA attends bidirectionally and recomputes the canvas each step; pass no key/value cache");
+    }
+    at::Tensor tokens = input.tokens.to(options_.device);  // [batch, seq]
+    const int64_t batch = tokens.size(0), seq = tokens.size(1);
+    detail::HookRequests hooks(sink, config_.num_layers, input.step);
+
+    at::Tensor mask;  // [batch, 1, seq, seq] additive, undefined when no column is padding
+    at::Tensor positions = at::arange(seq, tokens.options()).unsqueeze(0).expand({batch, seq});  // [batch, seq]
+    if (input.token_valid.defined()) {
+      at::Tensor valid = input.token_valid.to(options_.device).to(at::kBool);  // [batch, seq]
+      if (!valid.all().item<bool>()) {
+        mask = layers::make_attention_mask(valid, 0, seq, {AttentionKind::bidirectional, std::nullopt});
+      }
+    }
+    // Positions run 0..seq-1 in every row, padding included, as modeling_llada.py has no
+    // position ids; rotary attention depends on offsets only, so left padding changes nothing.
+    const layers::RotaryTables rope = layers::rope_tables(inv_freq_, positions, at::kFloat);
+
+    at::Tensor x = at::embedding(wte_, tokens);  // [batch, seq, hidden]
+    hooks.embed(x);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(config_.head_dim));
+    for (int64_t l = 0; l < config_.num_layers; ++l) {
+      const Block& b = blocks_[static_cast<std::size_t>(l)];
+      at::Tensor h = layers::rms_norm(x, b.attn_norm, config_.rms_norm_eps);  // [batch, seq, hidden]
+      at::Tensor q = at::linear(h, b.q).view({batch, seq, config_.num_heads, config_.head_dim}).transpose(1, 2);
+      at::Tensor k = at::linear(h, b.k).view({batch, seq, config_.num_kv_heads, config_.head_dim}).transpose(1, 2);
+      at::Tensor v = at::linear(h, b.v).view({batch, seq, config_.num_kv_heads, config_.head_dim}).transpose(1, 2);
+      q = layers::apply_rope(q.to(at::kFloat), rope).to(x.scalar_type());  // [batch, heads, seq, head_dim]
+      k = layers::apply_rope(k.to(at::kFloat), rope).to(x.scalar_type());  // [batch, kv_heads, seq, head_dim]
+      at::Tensor attended = layers::attention(q, k, v, mask, scale);      // [batch, heads, seq, head_dim]
+      attended = attended.transpose(1, 2).reshape({batch, seq, config_.hidden_size});
+      x = x + at::linear(attended, b.out);
+      at::Tensor m = layers::rms_norm(x, b.ff_norm, config_.rms_norm_eps);  // [batch, seq, hidden]
+      x = x + layers::gated_mlp(m, b.gate_up, b.down, layers::Activation::silu);
+      hooks.layer(l, x);
+    }
+    at::Tensor normed = layers::rms_norm(x, ln_f_, config_.rms_norm_eps);  // [batch, seq, hidden]
+    hooks.final_norm(normed);
+    if (input.logits_last_only) normed = normed.narrow(1, seq - 1, 1);
+    return {at::linear(normed, head_).to(at::kFloat)};  // [batch, seq or 1, vocab]
+  }
+
+ private:
+  struct Block {
+    at::Tensor attn_norm, ff_norm;  // [hidden]
+    at::Tensor q;                   // [hidden, hidden]
+    at::Tensor k, v;                // [kv_heads * head_dim, hidden]
+    at::Tensor out;                 // [hidden, hidden]
+    at::Tensor gate_up;             // [2 * mlp_hidden, hidden]: ff_proj (gated) then up_proj
+    at::Tensor down;                // [hidden, mlp_hidden]
+  };
+
+  void read_config(const nlohmann::json& cfg) {
+    constexpr std::string_view family = "LLaDA";
+    auto unsupported = [](const std::string& what) {
+      raise("sri.diffusion.config_unsupported",
+            "this LLaDA checkpoint uses " + what + ", which sri's LLaDA backbone does not implement; "
+            "supported: block_type llama, rms norm, silu, rope without alibi, no biases");
+    };
+    if (cfg.value("block_type", std::string("llama")) != "llama") unsupported("block_type " + cfg["block_type"].dump());
+    if (cfg.value("layer_norm_type", std::string("rms")) != "rms") unsupported("layer_norm_type " + cfg["layer_norm_type"].dump());
+    if (cfg.value("activation_type", std::string("silu")) != "silu") unsupported("activation_type " + cfg["activation_type"].dump());
+    if (cfg.value("alibi", false) || !cfg.value("rope", true)) unsupported("alibi or no rotary embeddings");
+    if (cfg.value("include_bias", false) || cfg.value("include_qkv_bias", false)) unsupported("linear biases");
+    if (cfg.value("attention_layer_norm", false)) unsupported("query/key layer norms");
+    if (cfg.value("input_emb_norm", false) || cfg.value("scale_logits", false)) unsupported("input_emb_norm or scale_logits");
+    if (cfg.contains("block_group_size") && cfg["block_group_size"].is_number_integer() &&
+        cfg["block_group_size"].get<int64_t>() != 1) {
+      unsupported("block_group_size " + cfg["block_group_size"].dump());
+    }
+
+    config_.architecture = "llada";
+    config_.hidden_size = detail::config_int(cfg, "d_model", family);
+    config_.num_layers = detail::config_int(cfg, "n_layers", family);
+    config_.num_heads = detail::config_int(cfg, "n_heads", family);
+    config_.num_kv_heads = config_.num_heads;
+    if (cfg.contains("multi_query_attention") && cfg["multi_query_attention"].is_boolean() &&
+        cfg["multi_query_attention"].get<bool>()) {
+      config_.num_kv_heads = 1;
+    } else if (cfg.contains("n_kv_heads") && cfg["n_kv_heads"].is_number_integer()) {
+      config_.num_kv_heads = cfg["n_kv_heads"].get<int64_t>();
+    }
+    config_.head_dim = config_.hidden_size / config_.num_heads;
+    if (cfg.contains("mlp_hidden_size") && cfg["mlp_hidden_size"].is_number_integer()) {
+      config_.intermediate_size = cfg["mlp_hidden_size"].get<int64_t>();
+    } else {
+      config_.intermediate_size = detail::config_int(cfg, "mlp_ratio", family) * config_.hidden_size;
+    }
+    const int64_t vocab = detail::config_int(cfg, "vocab_size", family);
+    config_.vocab_size = cfg.contains("embedding_size") && cfg["embedding_size"].is_number_integer()
+                             ? cfg["embedding_size"].get<int64_t>()
+                             : vocab;
+    config_.max_position_embeddings = cfg.value("max_sequence_length", int64_t{4096});
+    config_.rms_norm_eps = cfg.value("rms_norm_eps", 1e-5);
+    config_.rope_theta = cfg.value("rope_theta", 10000.0);
+    weight_tying_ = cfg.value("weight_tying", false);
+    config_.tie_word_embeddings = weight_tying_;
+    mask_token_id_ = cfg.value("mask_token_id", int64_t{126336});
+    const int64_t eos = cfg.value("eos_token_id", int64_t{126081});
+    config_.end_token_ids = {eos};
+    config_.pad_token_id = cfg.value("pad_token_id", eos);
+    if (cfg.contains("bos_token_id") && cfg["bos_token_id"].is_number_integer()) {
+      config_.bos_token_id = cfg["bos_token_id"].get<int64_t>();
+    }
+    if (config_.num_heads <= 0 || config_.hidden_size % config_.num_heads != 0) {
+      raise("sri.diffusion.config_invalid", "LLaDA d_model " + std::to_string(config_.hidden_size) +
+                                                " is not a multiple of n_heads " + std::to_string(config_.num_heads));
+    }
+    config_.validate();
+  }
+
+  void check_shapes() const {
+    auto expect = [](const at::Tensor& t, std::vector<int64_t> shape, const std::string& name) {
+      if (t.sizes() != at::IntArrayRef(shape)) {
+        raise("sri.diffusion.weight_shape_mismatch",
+              "LLaDA tensor " + name + " has shape " + std::string(c10::str(t.sizes())) + ", expected " +
+                  std::string(c10::str(at::IntArrayRef(shape))) + " from config.json; the weights and config disagree");
+      }
+    };
+    const int64_t d = config_.hidden_size, kv = config_.num_kv_heads * config_.head_dim;
+    expect(wte_, {config_.vocab_size, d}, "wte");
+    expect(head_, {config_.vocab_size, d}, "ff_out");
+    for (const Block& b : blocks_) {
+      expect(b.q, {d, d}, "q_proj");
+      expect(b.k, {kv, d}, "k_proj");
+      expect(b.v, {kv, d}, "v_proj");
+      expect(b.gate_up, {2 * config_.intermediate_size, d}, "ff_proj/up_proj");
+      expect(b.down, {d, config_.intermediate_size}, "blocks.N.ff_out");
+    }
+  }
+
+  // 1 / theta^(2i / head_dim) computed in float32, as modeling_llada.py does.
+  [[nodiscard]] at::Tensor inverse_frequencies() const {
+    auto f32 = at::TensorOptions().dtype(at::kFloat).device(options_.device);
+    at::Tensor exponent = at::arange(0, config_.head_dim, 2, f32) / static_cast<double>(config_.head_dim);  // [head_dim / 2]
+    return at::pow(config_.rope_theta, exponent).reciprocal();
+  }
+
+  LoadOptions options_;
+  ModelConfig config_;
+  bool weight_tying_ = false;
+  int64_t mask_token_id_ = 126336;
+  at::Tensor wte_;   // [vocab, hidden]
+  at::Tensor ln_f_;  // [hidden]
+  at::Tensor head_;  // [vocab, hidden]
+  at::Tensor inv_freq_;  // [head_dim / 2] float32
+  std::vector<Block> blocks_;
+};
+
+static_assert(Backbone<Llada>, "sri::model::Llada must satisfy the Backbone concept so strategies can drive it.");
+
+}  // namespace sri::model

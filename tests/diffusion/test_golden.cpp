@@ -1,0 +1,276 @@
+// Parity of the LLaDA and Dream backbones and samplers with the reference Python code, through the
+// golden files of make_golden.py (tiny random-weight checkpoints, 256-token vocabulary).
+//
+// Tolerances: float32 everywhere. Final-norm rows (magnitude about 1) must agree within 1e-4
+// absolute; logits (magnitude up to about 15) within 5e-4 absolute. Token ids must be identical at
+// every step, including the seeded temperature > 0 and random-remasking LLaDA cases and Dream's
+// seeded "origin" cases, whose draws come from a CPU generator seeded like torch.manual_seed.
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "diffusion_fixtures.hpp"
+#include "sri/generate/masked_diffusion.hpp"
+#include "sri/io/safetensors.hpp"
+#include "sri/model/dream.hpp"
+#include "sri/model/llada.hpp"
+
+// libtorch 1.13 pulls in glog, whose CHECK macros abort the process, so doctest's replace them.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
+
+using namespace sri_test;
+namespace gen = sri::generate;
+
+namespace {
+
+constexpr double state_tolerance = 1e-4;
+constexpr double logits_tolerance = 5e-4;
+
+const sri::model::Llada& tiny_llada() {
+  static const sri::model::Llada model(FolderWeights(golden_dir() / "llada-tiny"));
+  return model;
+}
+
+const sri::model::Dream& tiny_dream() {
+  static const sri::model::Dream model(FolderWeights(golden_dir() / "dream-tiny"));
+  return model;
+}
+
+gen::LladaProfile llada_profile(const nlohmann::json& p) {
+  gen::LladaProfile profile;
+  profile.steps = p["steps"].get<int64_t>();
+  profile.gen_length = p["gen_length"].get<int64_t>();
+  profile.block_length = p["block_length"].get<int64_t>();
+  profile.temperature = p["temperature"].get<double>();
+  profile.cfg_scale = p["cfg_scale"].get<double>();
+  profile.remasking = gen::parse_remasking(p["remasking"].get<std::string>());
+  profile.logits_eos_inf = p["logits_eos_inf"].get<bool>();
+  profile.confidence_eos_eot_inf = p["confidence_eos_eot_inf"].get<bool>();
+  profile.seed = p.value("seed", uint64_t{0});
+  return profile;
+}
+
+gen::DreamProfile dream_profile(const nlohmann::json& p) {
+  gen::DreamProfile profile;
+  profile.steps = p["steps"].get<int64_t>();
+  profile.max_new_tokens = p["max_new_tokens"].get<int64_t>();
+  profile.eps = p["eps"].get<double>();
+  profile.algorithm = gen::parse_dream_algorithm(p["alg"].get<std::string>());
+  profile.alg_temp = p["alg_temp"].is_null() ? 0.0 : p["alg_temp"].get<double>();
+  profile.temperature = p["temperature"].get<double>();
+  if (!p["top_p"].is_null()) profile.top_p = p["top_p"].get<double>();
+  if (!p["top_k"].is_null()) profile.top_k = p["top_k"].get<int64_t>();
+  profile.seed = p.value("seed", uint64_t{0});
+  return profile;
+}
+
+// Columns whose attention-mask entry is 1, as a [batch, seq] bool tensor over the whole canvas.
+at::Tensor valid_columns(const nlohmann::json& record, int64_t seq) {
+  at::Tensor prompt_mask = to_tensor(to_rows(record["attention_mask"])).to(at::kBool);  // [batch, P]
+  const int64_t prompt = prompt_mask.size(1);
+  at::Tensor rest = at::ones({prompt_mask.size(0), seq - prompt}, at::TensorOptions().dtype(at::kBool));
+  return at::cat({prompt_mask, rest}, 1);
+}
+
+}  // namespace
+
+TEST_CASE("llada forward matches reference") {
+  const auto meta = read_json(golden_dir() / "llada.json");
+  sri::io::SafetensorsFile golden(golden_dir() / "llada.safetensors");
+  const auto& model = tiny_llada();
+  at::Tensor tokens = to_tensor(to_rows(meta["forward"]["tokens"]));                      // [2, 12]
+  at::Tensor valid = to_tensor(to_rows(meta["forward"]["attention_mask"])).to(at::kBool);  // [2, 12]
+  FinalNormRecorder recorder;
+  recorder.begin({2, 1, model.config().hidden_size, 0, 0});
+  sri::hook::SinkFor<FinalNormRecorder> sink(recorder);
+  at::Tensor logits = model.forward({tokens, valid, 0, false}, nullptr, &sink).logits;  // [2, 12, vocab]
+
+  Errors le = compare(logits, golden.tensor("forward.logits"));
+  Errors se = compare(recorder.steps.at(0), golden.tensor("forward.final_norm"));
+  MESSAGE("llada forward: logits max abs ", le.max_abs, " rel ", le.max_rel, "; final norm max abs ", se.max_abs,
+          " rel ", se.max_rel);
+  CHECK(le.max_abs < logits_tolerance);
+  CHECK(se.max_abs < state_tolerance);
+}
+
+TEST_CASE("dream forward matches reference") {
+  const auto meta = read_json(golden_dir() / "dream.json");
+  sri::io::SafetensorsFile golden(golden_dir() / "dream.safetensors");
+  const auto& model = tiny_dream();
+  at::Tensor tokens = to_tensor(to_rows(meta["forward"]["tokens"]));  // [1, 11]
+  FinalNormRecorder recorder;
+  recorder.begin({1, 1, model.config().hidden_size, 0, 0});
+  sri::hook::SinkFor<FinalNormRecorder> sink(recorder);
+  at::Tensor logits = model.forward({tokens, {}, 0, false}, nullptr, &sink).logits;  // [1, 11, vocab]
+
+  Errors le = compare(logits, golden.tensor("forward.logits"));
+  Errors se = compare(recorder.steps.at(0), golden.tensor("forward.final_norm"));
+  MESSAGE("dream forward: logits max abs ", le.max_abs, " rel ", le.max_rel, "; final norm max abs ", se.max_abs,
+          " rel ", se.max_rel);
+  CHECK(le.max_abs < logits_tolerance);
+  CHECK(se.max_abs < state_tolerance);
+}
+
+TEST_CASE("llada sampler matches reference") {
+  const auto meta = read_json(golden_dir() / "llada.json");
+  sri::io::SafetensorsFile golden(golden_dir() / "llada.safetensors");
+  const auto& model = tiny_llada();
+  const auto ids = meta["ids"];
+
+  for (const auto& record : meta["cases"]) {
+    const std::string name = record["name"].get<std::string>();
+    for (auto rows : {gen::GuidanceHookRows::conditional, gen::GuidanceHookRows::unconditional_reference}) {
+      const bool guided = record["profile"]["cfg_scale"].get<double>() > 0;
+      if (!guided && rows == gen::GuidanceHookRows::unconditional_reference) continue;
+      CAPTURE(name);
+      CAPTURE(static_cast<int>(rows));
+      gen::LladaDiffusion::Options options;
+      options.profile = llada_profile(record["profile"]);
+      options.eot_id = ids["eot"].get<int64_t>();
+      options.hook_rows = rows;
+      std::vector<at::Tensor> inputs;
+      options.on_canvas = [&](const gen::CanvasInfo& info) { inputs.push_back(info.input.clone()); };
+      gen::LladaDiffusion strategy(options);
+      FinalNormRecorder recorder;
+      auto result = strategy.run(model, unpadded_prompts(record), recorder);
+
+      // Canvas seen by every forward pass, then the final output: identical ids.
+      const auto& expected_inputs = record["forward_inputs"];
+      REQUIRE(inputs.size() == expected_inputs.size());
+      const int64_t batch = static_cast<int64_t>(record["prompt_tokens"].size());
+      for (std::size_t s = 0; s < inputs.size(); ++s) {
+        at::Tensor expected = to_tensor(to_rows(expected_inputs[s])).narrow(0, 0, batch);
+        CHECK_MESSAGE(at::equal(inputs[s], expected), "canvas differs before step ", s);
+      }
+      CHECK(at::equal(strategy.last_canvas(), to_tensor(to_rows(record["output"]))));
+
+      // Final-norm rows of each pass: the conditional half, or the unconditional half on request.
+      at::Tensor states = golden.tensor(name + ".final_norm");  // [steps, rows, seq, hidden]
+      REQUIRE(static_cast<int64_t>(recorder.steps.size()) == states.size(0));
+      const int64_t first_row = rows == gen::GuidanceHookRows::conditional ? 0 : batch;
+      double worst = 0.0;
+      for (std::size_t s = 0; s < recorder.steps.size(); ++s) {
+        at::Tensor expected = states[static_cast<int64_t>(s)].narrow(0, first_row, batch);
+        worst = std::max(worst, compare(recorder.steps[s], expected).max_abs);
+      }
+      const std::string label = "llada " + name + (first_row == 0 ? "" : " (unconditional rows)");
+      MESSAGE(label, ": final norm max abs ", worst);
+      CHECK(worst < state_tolerance);
+      CHECK(result.steps.front() == options.profile.steps);
+      CHECK(recorder.finished.front() == options.profile.steps);
+    }
+  }
+}
+
+TEST_CASE("dream sampler matches reference") {
+  const auto meta = read_json(golden_dir() / "dream.json");
+  sri::io::SafetensorsFile golden(golden_dir() / "dream.safetensors");
+  const auto& model = tiny_dream();
+
+  for (const auto& record : meta["cases"]) {
+    const std::string name = record["name"].get<std::string>();
+    CAPTURE(name);
+    gen::DreamDiffusion::Options options;
+    options.profile = dream_profile(record["profile"]);
+    std::vector<at::Tensor> canvases;
+    options.on_canvas = [&](const gen::CanvasInfo& info) { canvases.push_back(info.canvas.clone()); };
+    gen::DreamDiffusion strategy(options);
+    FinalNormRecorder recorder;
+    strategy.run(model, unpadded_prompts(record), recorder);
+
+    // The reference's token hook runs once before step 0, then after every step.
+    const auto& expected = record["canvases"];
+    REQUIRE(canvases.size() + 1 == expected.size());
+    for (std::size_t s = 0; s < canvases.size(); ++s) {
+      CHECK_MESSAGE(at::equal(canvases[s], to_tensor(to_rows(expected[s + 1]))), "canvas differs after step ", s);
+    }
+    CHECK(at::equal(strategy.last_canvas(), to_tensor(to_rows(record["output"]))));
+
+    // Padding columns are compared out: the reference hides every key from them, sri does not.
+    at::Tensor states = golden.tensor(name + ".final_norm");  // [steps, batch, seq, hidden]
+    REQUIRE(static_cast<int64_t>(recorder.steps.size()) == states.size(0));
+    at::Tensor valid = valid_columns(record, states.size(2)).unsqueeze(-1);  // [batch, seq, 1]
+    double worst = 0.0;
+    for (std::size_t s = 0; s < recorder.steps.size(); ++s) {
+      at::Tensor actual = recorder.steps[s].masked_fill(valid.logical_not(), 0.0);
+      at::Tensor wanted = states[static_cast<int64_t>(s)].masked_fill(valid.logical_not(), 0.0);
+      worst = std::max(worst, compare(actual, wanted).max_abs);
+    }
+    MESSAGE("dream ", name, ": final norm max abs ", worst);
+    CHECK(worst < state_tolerance);
+  }
+}
+
+TEST_CASE("left to right equals one-token blocks") {
+  // On LLaDA weights, committing the leftmost mask each step is the LLaDA sampler with
+  // block_length 1 and steps = gen_length.
+  const auto& model = tiny_llada();
+  const std::vector<std::vector<int64_t>> prompts = {{203, 17, 45, 3, 99}, {203, 5, 77}};
+  gen::LladaProfile profile;
+  profile.gen_length = 6;
+  profile.block_length = 1;
+  profile.steps = 6;
+  gen::LladaDiffusion blocks(profile);
+  sri::hook::NoHook none;
+  auto by_blocks = blocks.run(model, prompts, none);
+
+  gen::LeftToRightDiffusion::Options options;
+  options.gen_length = 6;
+  gen::LeftToRightDiffusion left_to_right(options);
+  auto by_order = left_to_right.run(model, prompts, none);
+  CHECK(by_order.tokens == by_blocks.tokens);
+  CHECK(at::equal(left_to_right.last_canvas(), blocks.last_canvas()));
+}
+
+TEST_CASE("left to right on dream commits leftmost column") {
+  const auto& model = tiny_dream();
+  gen::LeftToRightDiffusion::Options options;
+  options.gen_length = 4;
+  std::vector<at::Tensor> committed;
+  options.on_canvas = [&](const gen::CanvasInfo& info) { committed.push_back(info.committed.clone()); };
+  gen::LeftToRightDiffusion strategy(options);
+  sri::hook::NoHook none;
+  auto result = strategy.run(model, {{7, 88, 12}}, none);
+  REQUIRE(committed.size() == 4);
+  for (int64_t s = 0; s < 4; ++s) {
+    CHECK(committed[static_cast<std::size_t>(s)].sum().item<int64_t>() == 1);
+    CHECK(committed[static_cast<std::size_t>(s)][0][3 + s].item<bool>());
+  }
+  // Dream's shifted logits: the first response token is the argmax of the raw logits at the last
+  // prompt column.
+  at::Tensor initial = at::full({1, 7}, model.mask_token_id(), at::TensorOptions().dtype(at::kLong));
+  initial.narrow(1, 0, 3).copy_(at::tensor({7, 88, 12}, at::TensorOptions().dtype(at::kLong)).view({1, 3}));
+  at::Tensor first = model.forward({initial, {}, 0, false}, nullptr, nullptr).logits;  // [1, 7, vocab]
+  CHECK(result.tokens[0][0] == first[0][2].argmax().item<int64_t>());
+}
+
+TEST_CASE("step callback stops diffusion") {
+  const auto& model = tiny_llada();
+  gen::LladaProfile profile;
+  profile.gen_length = 8;
+  profile.block_length = 8;
+  profile.steps = 8;
+  gen::LladaDiffusion strategy(profile);
+  FinalNormRecorder recorder;
+  auto result = strategy.run(model, {{203, 17, 45}}, recorder, [](const gen::StepInfo& info) {
+    return info.step == 2 ? gen::StepControl::stop : gen::StepControl::proceed;
+  });
+  CHECK(result.stopped_by_callback);
+  CHECK(result.steps.front() == 3);
+  CHECK(recorder.steps.size() == 3);
+  CHECK(recorder.finished.front() == 3);
+  CHECK(recorder.run.response_begin == 3);
+  CHECK(recorder.run.response_length == 8);
+  // 3 of 8 steps committed 3 tokens; the rest are still masks.
+  const auto& tokens = result.tokens.front();
+  CHECK(std::count(tokens.begin(), tokens.end(), model.mask_token_id()) == 5);
+}

@@ -1,0 +1,271 @@
+// The LLaDA and Dream sampling rules as pure functions over hand-made logits.
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <string>
+#include <vector>
+
+#include "sri/error.hpp"
+#include "sri/generate/dream_sampler.hpp"
+#include "sri/generate/llada_schedule.hpp"
+#include "sri/generate/masked_diffusion.hpp"
+
+// libtorch 1.13 pulls in glog, whose CHECK macros abort the process, so doctest's replace them.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
+
+namespace gen = sri::generate;
+
+namespace {
+
+std::string error_id(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const sri::Error& e) {
+    return e.id();
+  }
+  return "";
+}
+
+std::string error_message(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const sri::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+at::Tensor ids(std::vector<int64_t> values) {  // [1, n] int64
+  return at::tensor(at::ArrayRef<int64_t>(values)).view({1, -1});
+}
+
+std::vector<int64_t> row(const at::Tensor& t) {  // [n] int64
+  at::Tensor c = t.contiguous().to(at::kLong);
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+}  // namespace
+
+TEST_CASE("llada transfer counts spread remainder first") {
+  at::Tensor masked = at::zeros({2, 10}, at::TensorOptions().dtype(at::kBool));
+  masked[0].fill_(true);              // 10 masked, 4 steps: 3 3 2 2
+  masked[1].narrow(0, 0, 3).fill_(true);  // 3 masked, 4 steps: 1 1 1 0
+  at::Tensor counts = gen::llada_transfer_counts(masked, 4);
+  CHECK((row(counts[0]) == std::vector<int64_t>{3, 3, 2, 2}));
+  CHECK((row(counts[1]) == std::vector<int64_t>{1, 1, 1, 0}));
+  CHECK(counts.sum(1)[0].item<int64_t>() == 10);
+}
+
+TEST_CASE("llada profile validation names constraint") {
+  gen::LladaProfile profile;
+  profile.gen_length = 100;
+  profile.block_length = 32;
+  CHECK(error_id([&] { gen::validate(profile); }) == "sri.diffusion.profile_invalid");
+  CHECK(error_message([&] { gen::validate(profile); }).find("gen_length 100 is not divisible by block_length 32") !=
+        std::string::npos);
+
+  profile.gen_length = 128;
+  profile.block_length = 32;
+  profile.steps = 30;
+  CHECK(error_message([&] { gen::validate(profile); })
+            .find("steps 30 is not divisible by the number of blocks 4") != std::string::npos);
+  // The strategy validates on construction, before any model is involved.
+  CHECK(error_id([&] { gen::LladaDiffusion strategy(profile); }) == "sri.diffusion.profile_invalid");
+
+  profile.steps = 32;
+  CHECK_NOTHROW(gen::validate(profile));
+  CHECK(profile.steps_per_block() == 8);
+
+  profile.block_length = 0;
+  CHECK(error_message([&] { gen::validate(profile); }).find("block_length is 0") != std::string::npos);
+  profile.block_length = 32;
+  profile.temperature = -1;
+  CHECK(error_id([&] { gen::validate(profile); }) == "sri.diffusion.profile_invalid");
+}
+
+TEST_CASE("remasking and algorithm names parse") {
+  CHECK(gen::parse_remasking("random") == gen::Remasking::random);
+  CHECK(gen::parse_remasking("low_confidence") == gen::Remasking::low_confidence);
+  CHECK(error_id([] { gen::parse_remasking("lowest"); }) == "sri.diffusion.remasking_unknown");
+  for (auto a : {gen::DreamAlgorithm::origin, gen::DreamAlgorithm::maskgit_plus, gen::DreamAlgorithm::topk_margin,
+                 gen::DreamAlgorithm::entropy}) {
+    CHECK(gen::parse_dream_algorithm(gen::to_string(a)) == a);
+  }
+  CHECK(error_id([] { gen::parse_dream_algorithm("greedy"); }) == "sri.diffusion.algorithm_unknown");
+}
+
+TEST_CASE("gumbel noise is identity at temperature zero") {
+  at::Tensor logits = at::zeros({1, 3, 5});
+  at::Generator generator = at::detail::createCPUGenerator(1);
+  CHECK(gen::add_gumbel_noise(logits, 0.0, generator).is_same(logits));
+  at::Tensor noised = gen::add_gumbel_noise(logits, 1.0, generator);
+  CHECK((noised.scalar_type() == at::kDouble));
+  CHECK((noised.sizes() == logits.sizes()));
+}
+
+TEST_CASE("gumbel noise draws like torch manual_seed") {
+  // torch.manual_seed(7); torch.rand(3, dtype=torch.float64) in torch 1.13 and 2.15 both give
+  // 0.279380429906404, 0.27369371365176565, 0.8620929614176255 (CPU generator).
+  at::Generator generator = at::detail::createCPUGenerator(7);
+  at::Tensor u = at::rand({3}, generator, at::TensorOptions().dtype(at::kDouble));
+  CHECK(u[0].item<double>() == doctest::Approx(0.279380429906404).epsilon(1e-15));
+  CHECK(u[1].item<double>() == doctest::Approx(0.27369371365176565).epsilon(1e-15));
+  CHECK(u[2].item<double>() == doctest::Approx(0.8620929614176255).epsilon(1e-15));
+}
+
+TEST_CASE("guidance combines conditional and unconditional") {
+  at::Tensor cond = at::full({1, 1, 2}, 3.0);
+  at::Tensor uncond = at::full({1, 1, 2}, 1.0);
+  CHECK(gen::combine_guidance(cond, uncond, 0.0).equal(cond));
+  CHECK(gen::combine_guidance(cond, uncond, 1.5)[0][0][0].item<float>() == doctest::Approx(1.0 + 2.5 * 2.0));
+}
+
+TEST_CASE("llada commit step picks confident masks of block") {
+  // Canvas: 1 prompt column then 4 masks (id 9). The block ends after column 3, so column 4 may
+  // not be committed even though it is the most confident.
+  constexpr int64_t mask = 9;
+  at::Tensor canvas = ids({5, mask, mask, mask, mask});
+  at::Tensor logits = at::zeros({1, 5, 10});
+  logits[0][1][2] = 1.0;   // weak prediction of token 2
+  logits[0][2][3] = 4.0;   // strong prediction of token 3
+  logits[0][3][4] = 2.0;   // medium prediction of token 4
+  logits[0][4][6] = 9.0;   // strongest, but outside the block
+  gen::LladaProfile profile;
+  gen::LladaTokens tokens{mask, 7, 8};
+  at::Generator generator = at::detail::createCPUGenerator(0);
+  at::Tensor counts = at::tensor({2}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor committed = gen::llada_commit_step(canvas, logits, 4, counts, profile, tokens, generator);
+  CHECK((row(canvas[0]) == std::vector<int64_t>{5, mask, 3, 4, mask}));
+  CHECK(committed.sum().item<int64_t>() == 2);
+
+  // logits_eos_inf bans the end-of-sequence id even where it is the argmax.
+  at::Tensor canvas2 = ids({5, mask});
+  at::Tensor logits2 = at::zeros({1, 2, 10});
+  logits2[0][1][7] = 5.0;
+  logits2[0][1][1] = 1.0;
+  profile.logits_eos_inf = true;
+  gen::llada_commit_step(canvas2, logits2, 2, at::ones({1}, at::kLong), profile, tokens, generator);
+  CHECK(canvas2[0][1].item<int64_t>() == 1);
+}
+
+TEST_CASE("llada eos confidence rules differ at temperature") {
+  // Column 1 predicts EOS (id 7) strongly, column 2 predicts token 1 weakly; one commit.
+  constexpr int64_t mask = 9;
+  gen::LladaTokens tokens{mask, 7, 8};
+  auto run = [&](gen::EosConfidenceRule rule, double temperature) {
+    at::Tensor canvas = ids({5, mask, mask});
+    at::Tensor logits = at::zeros({1, 3, 10});
+    logits[0][1][7] = 30.0;
+    logits[0][2][1] = 30.0;
+    logits[0][2][2] = 29.0;
+    gen::LladaProfile profile;
+    profile.confidence_eos_eot_inf = true;
+    profile.eos_confidence_rule = rule;
+    profile.temperature = temperature;
+    at::Generator generator = at::detail::createCPUGenerator(3);
+    gen::llada_commit_step(canvas, logits, 3, at::ones({1}, at::kLong), profile, tokens, generator);
+    return row(canvas[0]);
+  };
+  // Temperature 0: EOS gets zero confidence under both rules, so column 2 is committed.
+  CHECK((run(gen::EosConfidenceRule::reference, 0.0) == std::vector<int64_t>{5, mask, 1}));
+  CHECK((run(gen::EosConfidenceRule::intended, 0.0) == std::vector<int64_t>{5, mask, 1}));
+  // Temperature > 0 (noise negligible next to a 30-unit margin): the reference keeps EOS
+  // confidence, which is higher than column 2's, while the intended rule defers EOS.
+  CHECK((run(gen::EosConfidenceRule::reference, 0.01) == std::vector<int64_t>{5, 7, mask}));
+  CHECK(run(gen::EosConfidenceRule::intended, 0.01)[1] == mask);
+}
+
+TEST_CASE("dream timesteps run from one to eps") {
+  at::Tensor t = gen::dream_timesteps(4, 1e-3);
+  REQUIRE(t.numel() == 5);
+  CHECK(t[0].item<float>() == 1.0f);
+  CHECK(t[4].item<float>() == doctest::Approx(1e-3));
+  CHECK((t.scalar_type() == at::kFloat));
+}
+
+TEST_CASE("top p keeps crossing token") {
+  // Probabilities of softmax([2, 1, 0, -1]) are about 0.64, 0.24, 0.09, 0.03: top_p 0.7 keeps the
+  // first two (the second crosses 0.7), top_p 0.5 keeps only the first.
+  at::Tensor logits = at::tensor({0.0f, 2.0f, -1.0f, 1.0f}).view({1, 4});
+  const float lowest = std::numeric_limits<float>::lowest();
+  at::Tensor kept = gen::top_p_filter(logits, 0.7);
+  CHECK(kept[0][1].item<float>() == 2.0f);
+  CHECK(kept[0][3].item<float>() == 1.0f);
+  CHECK(kept[0][0].item<float>() == lowest);
+  CHECK(kept[0][2].item<float>() == lowest);
+  at::Tensor one = gen::top_p_filter(logits, 0.5);
+  CHECK(one[0][1].item<float>() == 2.0f);
+  CHECK(one[0][3].item<float>() == lowest);
+}
+
+TEST_CASE("top k keeps ties") {
+  at::Tensor logits = at::tensor({1.0f, 3.0f, 3.0f, 0.0f}).view({1, 4});
+  at::Tensor kept = gen::top_k_filter(logits, 1);
+  CHECK(kept[0][1].item<float>() == 3.0f);
+  CHECK(kept[0][2].item<float>() == 3.0f);
+  CHECK(kept[0][0].item<float>() == std::numeric_limits<float>::lowest());
+}
+
+TEST_CASE("dream confidences per algorithm") {
+  at::Tensor logits = at::tensor({2.0f, 1.0f, 0.0f}).view({1, 3});
+  at::Tensor probs = at::softmax(logits, -1)[0];
+  at::Generator generator = at::detail::createCPUGenerator(0);
+  gen::DreamProfile profile;
+  profile.algorithm = gen::DreamAlgorithm::maskgit_plus;
+  auto plus = gen::dream_sample_tokens(logits, profile, generator);
+  CHECK(plus.tokens[0].item<int64_t>() == 0);
+  CHECK(plus.confidence[0].item<float>() == doctest::Approx(probs[0].item<float>()));
+  profile.algorithm = gen::DreamAlgorithm::topk_margin;
+  auto margin = gen::dream_sample_tokens(logits, profile, generator);
+  CHECK(margin.confidence[0].item<float>() == doctest::Approx((probs[0] - probs[1]).item<float>()));
+  profile.algorithm = gen::DreamAlgorithm::entropy;
+  auto entropy = gen::dream_sample_tokens(logits, profile, generator);
+  CHECK(entropy.confidence[0].item<float>() == doctest::Approx((probs * at::log(probs + 1e-10)).sum().item<float>()));
+  CHECK(entropy.confidence[0].item<float>() < 0.0f);
+}
+
+TEST_CASE("dream last step commits every mask") {
+  constexpr int64_t mask = 9;
+  at::Tensor canvas = ids({1, mask, mask, mask});
+  at::Generator noise = at::detail::createCPUGenerator(11);
+  at::Tensor logits = at::randn({1, 4, 10}, noise);
+  logits.select(-1, mask).fill_(-1e9);  // a predicted mask id would leave the position masked
+  gen::DreamProfile profile;
+  profile.steps = 3;
+  profile.algorithm = gen::DreamAlgorithm::entropy;
+  at::Tensor timesteps = gen::dream_timesteps(profile.steps, profile.eps);
+  at::Generator generator = at::detail::createCPUGenerator(0);
+  at::Tensor committed = gen::dream_commit_step(canvas, logits, 2, timesteps, mask, profile, generator);
+  CHECK(committed.sum().item<int64_t>() == 3);
+  CHECK(canvas.eq(mask).sum().item<int64_t>() == 0);
+}
+
+TEST_CASE("dream profile validation") {
+  gen::DreamProfile profile;
+  profile.eps = 0.0;
+  CHECK(error_id([&] { gen::validate(profile); }) == "sri.diffusion.profile_invalid");
+  profile.eps = 1e-3;
+  profile.top_p = 1.5;
+  CHECK(error_message([&] { gen::validate(profile); }).find("top_p is 1.5") != std::string::npos);
+  profile.top_p.reset();
+  profile.steps = 0;
+  CHECK(error_message([&] { gen::validate(profile); }).find("steps is 0") != std::string::npos);
+}
+
+TEST_CASE("canvas rejects mask id in prompt") {
+  CHECK(error_id([] { gen::detail::make_canvas({{1, 9, 2}}, 4, 9, 0, at::kCPU); }) == "sri.diffusion.prompt_invalid");
+  CHECK(error_id([] { gen::detail::make_canvas({}, 4, 9, 0, at::kCPU); }) == "sri.diffusion.prompt_invalid");
+  auto canvas = gen::detail::make_canvas({{1, 2, 3}, {4}}, 2, 9, 0, at::kCPU);
+  CHECK(canvas.prompt_length == 3);
+  CHECK((row(canvas.tokens[1]) == std::vector<int64_t>{0, 0, 4, 9, 9}));
+  CHECK(canvas.valid[1][0].item<bool>() == false);
+  CHECK(canvas.valid[1][2].item<bool>() == true);
+}
