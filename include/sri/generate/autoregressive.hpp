@@ -4,8 +4,8 @@
 //
 // Step s (0-based) runs one forward pass and reads its last column: step 0 is the prefill of the
 // prompt (its last column is the last prompt token), step s >= 1 feeds the token chosen at step
-// s - 1. The logits of step s choose the step's token; a row stops after the step whose token is
-// one of the model's end ids, so its valid step count includes that step. At most max_steps steps.
+// s - 1. The logits of step s choose the step's token. A row stops after the step whose token is
+// one of the model's end ids, and its valid step count includes that step. At most max_steps steps.
 
 #include <ATen/ATen.h>
 
@@ -21,7 +21,7 @@
 
 namespace sri::generate {
 
-// How each step's forward pass sees earlier tokens.
+// Source of the earlier tokens' keys and values in each step's forward pass.
 enum class Recompute {
   kv_cache,       // feed only the new token; keys and values of earlier tokens come from the cache
   full_sequence,  // rerun prompt plus generated tokens every step, as the reference code does

@@ -25,8 +25,8 @@ struct RuntimeOptions {
   int threads = 0;                    // intra-op CPU threads for at::set_num_threads; 0 keeps libtorch's setting
 };
 
-// Where weights come from, by Hugging Face tensor name. A Checkpoint satisfies this through
-// weights_of(); tests build one over in-memory tensors.
+// Weight provider keyed by Hugging Face tensor name. weights_of() adapts a Checkpoint, and tests
+// build one over a safetensors file.
 struct WeightSource {
   std::function<bool(const std::string&)> contains;
   std::function<at::Tensor(const std::string&, at::ScalarType)> load;
@@ -97,7 +97,7 @@ class Llama {
 
   // Runs new token columns through the decoder. With a cache, keys and values are appended at
   // slots [cache.length, cache.length + seq) and attention covers all earlier slots; without one
-  // the call sees only its own columns. Rotary positions count only valid columns, so a
+  // the call attends only over its own columns. Rotary positions count only valid columns, so a
   // left-padded row gets the same positions as the row alone.
   ForwardOutput forward(const ForwardInput& input, KvCache* cache = nullptr, ActivationSink* sink = nullptr) const {
     at::Tensor tokens = input.tokens.to(options_.device);  // [batch, seq]
@@ -252,6 +252,8 @@ class Llama {
     const int64_t d = config_.head_dim, inter = config_.intermediate_size;
     embed_ = place(load(source, "model.embed_tokens.weight", {config_.vocab_size, hidden}));
     final_norm_weight_ = place(load(source, "model.norm.weight", {hidden}));
+    // Some GGUF conversions drop the output matrix of tied models without recording the tie, so a
+    // missing lm_head also means tied.
     const bool tied = config_.tie_word_embeddings || !source.contains("lm_head.weight");
     lm_head_ = tied ? embed_ : place(load(source, "lm_head.weight", {config_.vocab_size, hidden}));
 
