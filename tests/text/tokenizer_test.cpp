@@ -76,6 +76,17 @@ TEST_CASE("lossy UTF-8 decoding") {
   CHECK(utf8_lossy("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+TEST_CASE("NFC matches Python unicodedata") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  for (const auto& entry : golden.at("nfc")) {
+    const std::string text = entry.at("text").get<std::string>();
+    INFO("text: \"", text, "\"");
+    CHECK(sri::text::detail::normalize_nfc(text) == entry.at("nfc").get<std::string>());
+  }
+  // Hangul syllables compose arithmetically: U+1100 U+1161 U+11A8 is U+AC01.
+  CHECK(sri::text::detail::normalize_nfc("\u1100\u1161\u11a8") == "\uac01");
+}
+
 TEST_CASE("SmolLM2 tokenizer.json matches tokenizers") {
   const auto golden = load_json(text_dir / "golden/tokenize.json");
   const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / "fixtures/smollm2/tokenizer.json");

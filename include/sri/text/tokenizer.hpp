@@ -3,8 +3,8 @@
 // sri::text::Tokenizer: byte-level BPE tokenization with Hugging Face `tokenizers` semantics,
 // built from a tokenizer.json file or from the `tokenizer.ggml.*` metadata of a GGUF file.
 //
-// Pipeline of encode(): added tokens are split out of the raw text, the remaining stretches go
-// through the pre-tokenizer (regular-expression splits) and the BPE model, and with
+// Pipeline of encode(): added tokens are split out of the raw text, the remaining stretches are
+// normalized (NFC for Qwen2, nothing for the others) and go through the pre-tokenizer (regular-expression splits) and the BPE model, and with
 // add_special_tokens the post-processor's prefix (for example Llama 3's <|begin_of_text|>) and
 // suffix ids are added. Supported families: GPT-2 style (SmolLM2), Llama 3.x and Qwen2/2.5.
 // SentencePiece vocabularies (GGUF `tokenizer.ggml.model = "llama"`, Gemma) are not supported.
@@ -12,6 +12,7 @@
 #include <sri/error.hpp>
 #include <sri/text/bpe.hpp>
 #include <sri/text/detail/added_tokens.hpp>
+#include <sri/text/detail/nfc.hpp>
 #include <sri/text/detail/utf8.hpp>
 #include <sri/text/pre_tokenizer.hpp>
 
@@ -255,15 +256,17 @@ class Tokenizer {
   // are added around them (Llama 3: BOS first; SmolLM2 and Qwen2: nothing).
   [[nodiscard]] std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = false) const {
     detail::require_valid_utf8(text, "text to encode");
-    // NOTE: the NFC normalizer of Qwen2 is not applied; text that is not already in NFC (for
-    // example a decomposed "e" + U+0301) can tokenize differently from Hugging Face.
     std::vector<detail::Segment> raw_segments;
     impl_->raw_matcher.split(text, raw_segments);
     std::vector<detail::Segment> segments;
     segments.reserve(raw_segments.size());
+    std::deque<std::string> normalized_text;
     for (const detail::Segment& segment : raw_segments) {
       if (segment.id) {
         segments.push_back(segment);
+      } else if (impl_->applies_nfc) {
+        normalized_text.push_back(detail::normalize_nfc(segment.text));
+        impl_->normalized_matcher.split(normalized_text.back(), segments);
       } else {
         impl_->normalized_matcher.split(segment.text, segments);
       }
@@ -327,6 +330,7 @@ class Tokenizer {
     PreTokenizer pre_tokenizer;
     bool applies_nfc = false;
     std::deque<AddedToken> added;       // stable addresses for the matchers
+    std::deque<AddedToken> normalized_spellings;  // NFC spellings of normalized added tokens
     std::vector<AddedToken> added_list;
     detail::AddedTokenMatcher raw_matcher;
     detail::AddedTokenMatcher normalized_matcher;
@@ -372,7 +376,17 @@ class Tokenizer {
         added_ids.insert_or_assign(token.content, static_cast<int32_t>(token.id));
         added_list.push_back(token);
         if (token.content.empty()) continue;
-        (token.normalized ? normalized_tokens : raw_tokens).push_back(&token);
+        if (!token.normalized) {
+          raw_tokens.push_back(&token);
+        } else if (applies_nfc) {
+          // Normalized tokens are searched in normalized text, so their spelling is normalized too.
+          AddedToken normalized_copy = token;
+          normalized_copy.content = detail::normalize_nfc(token.content);
+          normalized_spellings.push_back(std::move(normalized_copy));
+          normalized_tokens.push_back(&normalized_spellings.back());
+        } else {
+          normalized_tokens.push_back(&token);
+        }
       }
       raw_matcher = detail::AddedTokenMatcher(std::move(raw_tokens));
       normalized_matcher = detail::AddedTokenMatcher(std::move(normalized_tokens));
