@@ -72,8 +72,8 @@ TEST_CASE("signal worked values") {
 }
 
 TEST_CASE("signal against the Python golden file") {
-  // Both sides compute in float64 from the same float32 inputs; the result is rounded to float32
-  // (6e-8 relative) and the summation orders differ: tolerance 1e-6 absolute.
+  // Both sides compute in float64 from the same float32 inputs. The result is rounded to float32
+  // (6e-8 relative) and the summation orders differ, so the tolerance is 1e-6 absolute.
   check_against_golden<sri::metric::Cosine>(1e-6);
   check_against_golden<sri::metric::Angular>(1e-6);
   check_against_golden<sri::metric::Euclidean>(1e-6);

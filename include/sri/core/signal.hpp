@@ -43,7 +43,7 @@ inline void check_signal_params(const SignalParams& params) {
   }
 }
 
-// Logistic function without overflow: exp() only sees non-positive arguments.
+// Logistic function without overflow, because exp() only receives non-positive arguments.
 [[nodiscard]] inline double stable_sigmoid(double logit) {
   if (logit >= 0.0) {
     return 1.0 / (1.0 + std::exp(-logit));
@@ -70,7 +70,8 @@ inline void check_signal_params(const SignalParams& params) {
 }
 
 // Scores activations against fixed [T, D] centers. Holds a copy of the centers and, for metrics
-// with a dot-product form, their squared norms, so each activation row is read once.
+// with a dot-product form, a float64 copy and their squared norms, so the inner loop widens only
+// the activations and reads each activation row once.
 template <DistanceMetric Metric = metric::Cosine>
 class SignalKernel {
  public:
@@ -86,6 +87,8 @@ class SignalKernel {
                                              std::to_string(harmful_.cols()) + "] (harmful)");
     }
     if constexpr (DotProductMetric<Metric>) {
+      harmless_wide_ = harmless_.template cast<double>();
+      harmful_wide_ = harmful_.template cast<double>();
       harmless_norm2_.resize(steps());
       harmful_norm2_.resize(steps());
       for (Eigen::Index t = 0; t < steps(); ++t) {
@@ -109,7 +112,7 @@ class SignalKernel {
     double d_harmful = 0.0;
     if constexpr (DotProductMetric<Metric>) {
       const detail::DotProducts3 dots =
-          detail::dot_products3(x.data(), harmless_.row(t).data(), harmful_.row(t).data(), x.size());
+          detail::dot_products3(x.data(), harmless_wide_.row(t).data(), harmful_wide_.row(t).data(), x.size());
       d_harmless = metric_.from_dot_products(dots.xx, dots.xa, harmless_norm2_[static_cast<std::size_t>(t)]);
       d_harmful = metric_.from_dot_products(dots.xx, dots.xb, harmful_norm2_[static_cast<std::size_t>(t)]);
     } else {
@@ -136,7 +139,7 @@ class SignalKernel {
   }
 
   // Scores N prompts stored back to back: activations is [N * T, D] (prompt n's step t at row
-  // n * T + t), out is [N, T]. One pass over the activations.
+  // n * T + t), out is [N, T]. Reads each activation row once.
   void score_batch(const ConstMatrixRef& activations, MatrixRef out) const {
     const Eigen::Index t_count = steps();
     if (activations.cols() != hidden() || activations.rows() % t_count != 0) {
@@ -188,6 +191,8 @@ class SignalKernel {
 
   RowMatrixXf harmless_;  // [steps, hidden]
   RowMatrixXf harmful_;   // [steps, hidden]
+  RowMatrixXd harmless_wide_;  // [steps, hidden] float64 copy, dot-product metrics only
+  RowMatrixXd harmful_wide_;   // [steps, hidden] float64 copy, dot-product metrics only
   std::vector<double> harmless_norm2_;  // [steps], dot-product metrics only
   std::vector<double> harmful_norm2_;   // [steps], dot-product metrics only
   SignalParams params_;
