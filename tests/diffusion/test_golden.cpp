@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "diffusion_fixtures.hpp"
+#include "sri/core/pooling.hpp"
 #include "sri/generate/masked_diffusion.hpp"
+#include "sri/hook/pooled.hpp"
 #include "sri/io/safetensors.hpp"
 #include "sri/model/dream.hpp"
 #include "sri/model/llada.hpp"
@@ -273,4 +275,60 @@ TEST_CASE("step callback stops diffusion") {
   // 3 of 8 steps committed 3 tokens; the rest are still masks.
   const auto& tokens = result.tokens.front();
   CHECK(std::count(tokens.begin(), tokens.end(), model.mask_token_id()) == 5);
+}
+
+TEST_CASE("pooled hooks match reference means") {
+  // phi_t from sri::hook::FinalNorm against means of the reference's final-norm rows: over every
+  // response column (reference rule), and over the columns unmasked once step t's commits are
+  // applied (paper rule; all columns when none is).
+  const auto meta = read_json(golden_dir() / "llada.json");
+  sri::io::SafetensorsFile golden(golden_dir() / "llada.safetensors");
+  const auto& model = tiny_llada();
+  const int64_t mask_id = meta["ids"]["mask"].get<int64_t>();
+
+  for (const char* name : {"four_blocks", "cfg", "batch_left_padded"}) {
+    CAPTURE(name);
+    nlohmann::json record;
+    for (const auto& r : meta["cases"]) {
+      if (r["name"] == name) record = r;
+    }
+    REQUIRE(!record.is_null());
+    gen::LladaDiffusion::Options options;
+    options.profile = llada_profile(record["profile"]);
+    options.eot_id = meta["ids"]["eot"].get<int64_t>();
+    const auto prompts = unpadded_prompts(record);
+    sri::hook::FinalNorm<sri::pool::AllResponsePositions> all;
+    sri::hook::FinalNorm<sri::pool::CommittedPositions> committed;
+    gen::LladaDiffusion(options).run(model, prompts, all);
+    gen::LladaDiffusion(options).run(model, prompts, committed);
+
+    at::Tensor states = golden.tensor(std::string(name) + ".final_norm");  // [steps, rows, seq, hidden]
+    const int64_t batch = static_cast<int64_t>(prompts.size());
+    const int64_t prompt_length = static_cast<int64_t>(record["prompt_tokens"][0].size());
+    const int64_t gen_length = options.profile.gen_length, steps = options.profile.steps;
+    const auto& inputs = record["forward_inputs"];
+    double worst_all = 0.0, worst_committed = 0.0;
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t t = 0; t < steps; ++t) {
+        at::Tensor response = states[t][b].narrow(0, prompt_length, gen_length);  // [gen_length, hidden]
+        at::Tensor expected_all = response.mean(0);                                // [hidden]
+        const auto& after = t + 1 < steps ? inputs[static_cast<std::size_t>(t + 1)] : record["output"];
+        at::Tensor canvas_after = to_tensor(to_rows(after))[b].narrow(0, prompt_length, gen_length);  // [gen_length]
+        at::Tensor unmasked = canvas_after.ne(mask_id);
+        at::Tensor expected_committed =
+            unmasked.any().item<bool>() ? response.index({unmasked}).mean(0) : expected_all;  // [hidden]
+        const auto& phi_all = all.phi(b);
+        const auto& phi_committed = committed.phi(b);
+        at::Tensor actual_all = at::from_blob(const_cast<float*>(phi_all.row(t).data()), {phi_all.cols()}).clone();
+        at::Tensor actual_committed =
+            at::from_blob(const_cast<float*>(phi_committed.row(t).data()), {phi_committed.cols()}).clone();
+        worst_all = std::max(worst_all, compare(actual_all, expected_all).max_abs);
+        worst_committed = std::max(worst_committed, compare(actual_committed, expected_committed).max_abs);
+      }
+      CHECK(all.real_steps(b).all());
+    }
+    MESSAGE(name, ": all-response phi max abs ", worst_all, ", committed phi max abs ", worst_committed);
+    CHECK(worst_all < state_tolerance);
+    CHECK(worst_committed < state_tolerance);
+  }
 }

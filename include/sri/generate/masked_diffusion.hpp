@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +71,33 @@ class RowSliceSink final : public model::ActivationSink {
  private:
   model::ActivationSink* inner_;
   int64_t begin_, count_;
+};
+
+// Holds the activations of one forward pass until the step's commits are known, then delivers
+// them. Hooks with a committed-position rule need the mask after the step's commits, which only
+// exist once the pass is over.
+class DeferredSink final : public model::ActivationSink {
+ public:
+  explicit DeferredSink(model::ActivationSink* inner) : inner_(inner) {}
+  model::PositionSelection wants(const model::HookPoint& point, int64_t step) override {
+    return inner_->wants(point, step);
+  }
+  void receive(const model::HookPoint& point, int64_t step, const at::Tensor& activations) override {
+    pending_.push_back({point, step, activations.clone()});  // [batch, selected, hidden]
+  }
+  void flush() {
+    for (const auto& p : pending_) inner_->receive(p.point, p.step, p.activations);
+    pending_.clear();
+  }
+
+ private:
+  struct Pending {
+    model::HookPoint point;
+    int64_t step;
+    at::Tensor activations;
+  };
+  model::ActivationSink* inner_;
+  std::vector<Pending> pending_;
 };
 
 struct Canvas {
@@ -129,6 +157,13 @@ GenerationResult run_canvas(const B& backbone, const TokenBatch& prompts, H& hoo
   hook::SinkFor<H> sink(hook);
   const int64_t hook_rows_begin = guided && hook_rows == GuidanceHookRows::unconditional_reference ? batch : 0;
   RowSliceSink sliced(&sink, hook_rows_begin, batch);
+  // Hooks that pool committed positions get each row's response mask after the step's commits,
+  // before the pass's activations reach them.
+  constexpr bool hook_takes_commits = requires(H& h, std::span<const bool> mask) { h.set_committed(int64_t{}, mask); };
+  DeferredSink deferred(guided ? static_cast<model::ActivationSink*>(&sliced) : &sink);
+  model::ActivationSink* pass_sink = hook_takes_commits ? static_cast<model::ActivationSink*>(&deferred)
+                                                        : (guided ? static_cast<model::ActivationSink*>(&sliced) : &sink);
+  std::unique_ptr<bool[]> committed_row(new bool[static_cast<std::size_t>(gen_length)]);
 
   GenerationResult result;
   int64_t done = 0;
@@ -138,11 +173,11 @@ GenerationResult run_canvas(const B& backbone, const TokenBatch& prompts, H& hoo
     if (guided) {
       at::Tensor unconditional = c.tokens.masked_fill(prompt_columns, mask_id);
       model::ForwardInput in{at::cat({c.tokens, unconditional}, 0), doubled_valid, step, false};
-      at::Tensor both = backbone.forward(in, nullptr, &sliced).logits;  // [2 * batch, seq, vocab]
+      at::Tensor both = backbone.forward(in, nullptr, pass_sink).logits;  // [2 * batch, seq, vocab]
       logits = combine_guidance(both.narrow(0, 0, batch), both.narrow(0, batch, batch), cfg_scale);
     } else {
       model::ForwardInput in{c.tokens, c.valid, step, false};
-      logits = backbone.forward(in, nullptr, &sink).logits;
+      logits = backbone.forward(in, nullptr, pass_sink).logits;
     }
     if constexpr (requires { B::logits_shift; }) {
       if (B::logits_shift == 1 && logits.size(1) > 1) {
@@ -151,6 +186,15 @@ GenerationResult run_canvas(const B& backbone, const TokenBatch& prompts, H& hoo
     }
     at::Tensor committed = commit(c.tokens, logits, step);  // [batch, P + gen_length]
     done = step + 1;
+    if constexpr (hook_takes_commits) {
+      at::Tensor unmasked = c.tokens.narrow(1, c.prompt_length, gen_length).ne(mask_id).cpu().contiguous();  // [batch, gen_length]
+      for (int64_t b = 0; b < batch; ++b) {
+        const bool* flags = unmasked[b].data_ptr<bool>();
+        std::copy(flags, flags + gen_length, committed_row.get());
+        hook.set_committed(b, std::span<const bool>(committed_row.get(), static_cast<std::size_t>(gen_length)));
+      }
+      deferred.flush();
+    }
     if (on_canvas) on_canvas(CanvasInfo{step, c.prompt_length, input, c.tokens, committed});
     if (on_step) {
       std::vector<uint8_t> active(static_cast<std::size_t>(batch), 1);
