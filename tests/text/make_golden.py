@@ -5,14 +5,15 @@ Run with the reference venv (transformers, tokenizers, gguf, jinja2):
 
     /opt/sri-ref/bin/python tests/text/make_golden.py
 
-It writes
-  fixtures/smollm2/tokenizer.json  SmolLM2-135M-Instruct's tokenizer, rebuilt from the GGUF file
-  fixtures/llama3/tokenizer.json   a small BPE trained here with Llama 3's pre-tokenizer and specials
-  fixtures/qwen2/tokenizer.json    a small BPE trained here with Qwen2's pre-tokenizer and specials
-  golden/tokenize.json             ids and decoded strings for corpus.json, per tokenizer, and the
-                                   NFC form of each corpus entry
-  golden/chat.json                 rendered chat prompts and prompt ids, per template
-Every output names the library versions that produced it. Rerunning it is the regenerate mode.
+Outputs:
+- fixtures/smollm2/: SmolLM2-135M-Instruct's tokenizer, rebuilt from the GGUF file.
+- fixtures/llama3/ and fixtures/qwen2/: small BPE vocabularies trained here with the real
+  pre-tokenizers and special tokens of Llama 3 and Qwen2.
+- golden/tokenize.json: ids and decoded strings for corpus.json per tokenizer, and the NFC form
+  of each corpus entry.
+- golden/chat.json: rendered chat prompts and prompt ids per template.
+The golden files name the library versions that produced them. Rerunning the script regenerates
+everything; training is deterministic, so unchanged inputs give unchanged fixtures.
 """
 
 import json

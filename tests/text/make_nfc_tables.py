@@ -3,7 +3,7 @@
 
     python3 tests/text/make_nfc_tables.py
 
-The header holds the three tables of Unicode NFC (UAX #15): canonical combining classes, full
+The header contains the three tables of Unicode NFC (UAX #15): canonical combining classes, full
 canonical decompositions and primary composites. Hangul syllables are left out because the
 normalizer computes them. The Unicode version is the one of the Python that runs this script and
 is written into the header.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -302,4 +303,43 @@ TEST_CASE("GGUF metadata errors") {
   sentencepiece.set_string("tokenizer.ggml.model", "llama");
   CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_gguf(sentencepiece); }) ==
         "sri.text.unsupported_tokenizer");
+}
+
+namespace {
+
+// A checkpoint with an optional folder and optional GGUF metadata, like sri::io::Checkpoint.
+struct FakeCheckpoint {
+  std::optional<std::filesystem::path> folder_path;
+  const FakeGguf* metadata = nullptr;
+  std::filesystem::path file = "model";
+
+  std::optional<std::filesystem::path> folder() const { return folder_path; }
+  const FakeGguf* gguf() const { return metadata; }
+  const std::filesystem::path& path() const { return file; }
+};
+
+static_assert(sri::text::TokenizerSource<FakeCheckpoint>);
+
+}  // namespace
+
+TEST_CASE("from_checkpoint picks folder then GGUF") {
+  const auto golden = load_json(text_dir / "golden/tokenize.json").at("tokenizers");
+
+  // A folder with tokenizer.json wins over GGUF metadata; the folder here is Qwen2's, the GGUF
+  // metadata SmolLM2's, so the ids show which one was read.
+  FakeGguf smollm2(text_dir / "fixtures/smollm2/tokenizer.json", "smollm", true, false);
+  FakeCheckpoint both{text_dir / "fixtures/qwen2", &smollm2};
+  const auto& qwen_case = golden.at("qwen2").at("cases").at(3);
+  CHECK(sri::text::Tokenizer::from_checkpoint(both).encode(qwen_case.at("text").get<std::string>()) ==
+        as_ids(qwen_case.at("ids")));
+
+  // A folder without tokenizer.json falls back to the GGUF metadata.
+  FakeCheckpoint gguf_only{text_dir / "templates", &smollm2};
+  const auto& smollm2_case = golden.at("smollm2").at("cases").at(3);
+  CHECK(sri::text::Tokenizer::from_checkpoint(gguf_only).encode(smollm2_case.at("text").get<std::string>()) ==
+        as_ids(smollm2_case.at("ids")));
+
+  FakeCheckpoint neither{std::nullopt, nullptr};
+  CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_checkpoint(neither); }) ==
+        "sri.text.tokenizer_not_found");
 }

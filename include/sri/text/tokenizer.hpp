@@ -63,11 +63,11 @@ enum class GgufTokenType : int64_t { normal = 1, unknown = 2, control = 3, user_
 
 namespace detail {
 
-inline std::string read_text_file(const std::filesystem::path& path, std::string_view what) {
+inline std::string read_text_file(const std::filesystem::path& path, std::string_view description) {
   std::ifstream stream(path, std::ios::binary);
   if (!stream) {
     raise("sri.text.file_not_found",
-          fmt::format("cannot open {} '{}'; check that the path exists and is readable", what, path.string()));
+          fmt::format("cannot open {} '{}'; check that the path exists and is readable", description, path.string()));
   }
   std::ostringstream buffer;
   buffer << stream.rdbuf();
@@ -358,10 +358,12 @@ class Tokenizer {
       id_to_token.assign(static_cast<std::size_t>(size), std::string());
       known.assign(static_cast<std::size_t>(size), false);
       special.assign(static_cast<std::size_t>(size), false);
+
       for (const auto& [token, id] : model->vocab()) {
         id_to_token[static_cast<std::size_t>(id)] = token;
         known[static_cast<std::size_t>(id)] = true;
       }
+
       std::vector<const AddedToken*> raw_tokens;
       std::vector<const AddedToken*> normalized_tokens;
       for (const AddedToken& token : added) {
@@ -375,6 +377,7 @@ class Tokenizer {
         special[index] = token.special;
         added_ids.insert_or_assign(token.content, static_cast<int32_t>(token.id));
         added_list.push_back(token);
+
         if (token.content.empty()) continue;
         if (!token.normalized) {
           raw_tokens.push_back(&token);
@@ -388,6 +391,7 @@ class Tokenizer {
           normalized_tokens.push_back(&token);
         }
       }
+
       raw_matcher = detail::AddedTokenMatcher(std::move(raw_tokens));
       normalized_matcher = detail::AddedTokenMatcher(std::move(normalized_tokens));
     }

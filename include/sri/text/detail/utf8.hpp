@@ -91,13 +91,13 @@ inline std::size_t find_invalid_utf8(std::string_view text) noexcept {
   return std::string_view::npos;
 }
 
-inline void require_valid_utf8(std::string_view text, std::string_view what) {
+inline void require_valid_utf8(std::string_view text, std::string_view description) {
   const std::size_t bad = find_invalid_utf8(text);
   if (bad != std::string_view::npos) {
     raise("sri.text.invalid_utf8",
           fmt::format("{} is not valid UTF-8: byte 0x{:02X} at offset {} starts an invalid sequence; "
                       "convert the text to UTF-8 before tokenizing",
-                      what, static_cast<unsigned char>(text[bad]), bad));
+                      description, static_cast<unsigned char>(text[bad]), bad));
   }
 }
 
