@@ -2,8 +2,8 @@
 
 // Per-step centers: a streaming, mergeable accumulator of [T, D] runs and the reference's
 // refusal filtering. The harmless center is the per-step mean over harmless runs that were NOT
-// refused; the harmful center is the mean over harmful runs that WERE refused (so it is a
-// refusal center).
+// refused. The harmful center is the mean over harmful runs that WERE refused, so it is really a
+// refusal center.
 
 #include <sri/core/types.hpp>
 #include <sri/error.hpp>

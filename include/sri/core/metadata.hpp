@@ -36,7 +36,7 @@ struct PromptSetInfo {
   [[nodiscard]] double refusal_rate() const { return n > 0 ? static_cast<double>(refused) / static_cast<double>(n) : 0.0; }
 };
 
-// How the centers were filtered by the refusal judge.
+// Refusal filtering applied when the centers were built.
 enum class CenterFiltering {
   reference,         // harmless: non-refused runs only; harmful: refused runs only
   unfiltered_harmless,  // allow_unfiltered replaced an empty harmless filtered set by all harmless runs
@@ -61,7 +61,7 @@ enum class CenterFiltering {
   return CenterFiltering::unfiltered_both;
 }
 
-// What scoring is about to do; compared against the centers' metadata.
+// Scoring request, compared against the centers' metadata before any scoring.
 struct CentersRequest {
   std::string model_identity;  // empty to skip the model comparison
   std::string hook_point = "final_norm_out";
@@ -96,10 +96,10 @@ template <class Value>
 
 }  // namespace detail
 
-// Raises sri.centers.mismatch naming both values when the centers do not fit the request: model
-// identity (when both are set), hook point, pooling rule (when both are set), hidden size, step
-// count, or a generation setting (gen_length, block_length, temperature, cfg_scale, remasking,
-// sampler). sig_t, eps and seed may differ: the first two are scoring parameters, and a center
+// Raises sri.centers.mismatch, naming both values, when the centers do not fit the request. The
+// compared fields are model identity and pooling rule (when both are set), hook point, hidden
+// size, step count and the generation settings gen_length, block_length, temperature, cfg_scale,
+// remasking and sampler. sig_t, eps and seed may differ: the first two are scoring parameters, and a center
 // is a mean over runs, so scoring runs need not reuse its seed.
 inline void check_compatible(const CentersMetadata& centers, const CentersRequest& request) {
   if (!centers.model_identity.empty() && !request.model_identity.empty() &&

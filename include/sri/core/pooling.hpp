@@ -8,8 +8,9 @@
 //   AllResponsePositions   masked diffusion   all response positions        mean over that step
 //   CommittedPositions     masked diffusion   response pos. + commit mask   mean over committed ones
 //
-// ReferenceRunningMean and AllResponsePositions reproduce the published reference code (and the
-// centers it shipped); the other two follow the wording of the paper. Each rule has an
+// ReferenceRunningMean and AllResponsePositions reproduce the reference code (ElironRahimi/
+// sri-signal, commit 716ccdc) and the centers it shipped. The other two follow the wording of
+// the SRI paper (Rahimi et al., arXiv 2602.02600). Each rule has an
 // incremental State (O(D) per step) and pool_steps() runs a State over recorded steps.
 
 #include <sri/core/types.hpp>
@@ -23,13 +24,13 @@
 
 namespace sri {
 
-// How a generation strategy advances; a pooling rule is written for one of them.
+// Generation kind of a strategy. Each pooling rule is written for one of them.
 enum class GenerationKind {
   autoregressive,    // one token per step, causal attention
   masked_diffusion,  // one unmasking iteration over the whole response per step
 };
 
-// Which positions of the hook point's output a pooling rule reads at each step.
+// Selection of the hook point's positions that a pooling rule reads at each step.
 enum class PositionSelection {
   last_input,          // [1, D]: the last input position (it predicts the next token)
   generated_tokens,    // [P, D]: the token(s) generated since the previous step, when fed back
@@ -192,7 +193,7 @@ struct ReferenceRunningMean {
   };
 };
 
-// AR rule of the paper's wording: phi_t = mean of the final states of the tokens generated up to
+// AR rule as the SRI paper words it: phi_t = mean of the final states of the tokens generated up to
 // step t (prompt excluded). A step passes the states of its new token(s), taken when they are fed
 // back. After EOS phi_t stays at its last value.
 struct GeneratedTokensMean {
@@ -259,9 +260,9 @@ struct AllResponsePositions {
   };
 };
 
-// DLM rule of the paper's wording: phi_t = mean over the response positions already committed
+// DLM rule as the SRI paper words it: phi_t = mean over the response positions already committed
 // (unmasked) once step t's commits are applied. A step whose mask selects no position falls back
-// to the mean over all positions, as the published community notebook does.
+// to the mean over all positions, so phi_t is always defined.
 struct CommittedPositions {
   static constexpr std::string_view id = "committed_positions";
   static constexpr GenerationKind generation = GenerationKind::masked_diffusion;
