@@ -150,8 +150,25 @@ def make_fixtures():
     write_config("qwen2", None, "<|im_end|>", (TEMPLATES / "qwen2.5.jinja").read_text())
 
 
-def tokenizer_golden(path, corpus):
-    tok = Tokenizer.from_file(str(path))
+# Pre-tokenizer variants run on an existing fixture, to cover pre-tokenizer options that the three
+# families do not use (ByteLevel add_prefix_space, Digits without individual_digits, String splits).
+PRE_TOKENIZER_VARIANTS = {
+    "smollm2_prefix_space": ("smollm2", {
+        "type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}),
+    "llama3_digit_runs_string_split": ("llama3", {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": False},
+        {"type": "Split", "pattern": {"String": "a"}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}),
+}
+
+
+def tokenizer_golden(path, corpus, pre_tokenizer=None):
+    if pre_tokenizer is None:
+        tok = Tokenizer.from_file(str(path))
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["pre_tokenizer"] = pre_tokenizer
+        tok = Tokenizer.from_str(json.dumps(data))
     cases = []
     for text in corpus:
         plain = tok.encode(text, add_special_tokens=False).ids
@@ -159,7 +176,11 @@ def tokenizer_golden(path, corpus):
         cases.append({"text": text, "ids": plain, "ids_with_special": with_special,
                       "decoded": tok.decode(plain, skip_special_tokens=False),
                       "decoded_skip_special": tok.decode(plain, skip_special_tokens=True)})
-    return {"vocab_size": tok.get_vocab_size(with_added_tokens=True), "cases": cases}
+    result = {"vocab_size": tok.get_vocab_size(with_added_tokens=True), "cases": cases}
+    if pre_tokenizer is not None:
+        result["fixture"] = path.parent.name
+        result["pre_tokenizer"] = pre_tokenizer
+    return result
 
 
 def as_ids(result):
@@ -196,6 +217,9 @@ def main():
     tokenize = {"producer": "tests/text/make_golden.py", "reference": versions, "tokenizers": {
         name: tokenizer_golden(FIXTURES / name / "tokenizer.json", corpus)
         for name in ("smollm2", "llama3", "qwen2")},
+        "pre_tokenizer_variants": {
+            name: tokenizer_golden(FIXTURES / base / "tokenizer.json", corpus, pre)
+            for name, (base, pre) in PRE_TOKENIZER_VARIANTS.items()},
         "nfc": [{"text": text, "nfc": unicodedata.normalize("NFC", text)} for text in corpus],
         "unicode_version": unicodedata.unidata_version}
     (GOLDEN / "tokenize.json").write_text(json.dumps(tokenize, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -112,6 +112,21 @@ TEST_CASE("Qwen2 fixture matches tokenizers") {
   CHECK_FALSE(tokenizer.bos_id().has_value());
 }
 
+TEST_CASE("pre-tokenizer variants match tokenizers") {
+  // ByteLevel add_prefix_space, Digits runs and String splits, on fixture vocabularies.
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  for (const auto& [name, variant] : golden.at("pre_tokenizer_variants").items()) {
+    INFO("variant: ", name);
+    const auto fixture = text_dir / "fixtures" / variant.at("fixture").get<std::string>();
+    std::ifstream stream(fixture / "tokenizer.json");
+    auto root = nlohmann::json::parse(stream);
+    root["pre_tokenizer"] = variant.at("pre_tokenizer");
+    const auto config = load_json(fixture / "tokenizer_config.json");
+    const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json_text(root.dump(), config, name);
+    check_against_golden(tokenizer, variant);
+  }
+}
+
 TEST_CASE("Führer round trip") {
   for (const char* name : {"smollm2", "llama3", "qwen2"}) {
     INFO("tokenizer: ", name);

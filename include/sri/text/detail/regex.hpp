@@ -25,8 +25,8 @@ class Regex {
   explicit Regex(std::string_view pattern, bool literal = false) : pattern_(pattern) {
     int error_code = 0;
     PCRE2_SIZE error_offset = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP;
-    if (literal) options |= PCRE2_LITERAL;
+    // PCRE2 rejects UCP together with LITERAL; a literal pattern has no classes for UCP to change.
+    const uint32_t options = literal ? (PCRE2_UTF | PCRE2_LITERAL) : (PCRE2_UTF | PCRE2_UCP);
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
                                      &error_code, &error_offset, nullptr);
     if (code == nullptr) {
