@@ -327,7 +327,7 @@ TEST_CASE("pooled hooks match reference means") {
       }
       CHECK(all.real_steps(b).all());
     }
-    MESSAGE(name, ": all-response phi max abs ", worst_all, ", committed phi max abs ", worst_committed);
+    MESSAGE(std::string(name), ": all-response phi max abs ", worst_all, ", committed phi max abs ", worst_committed);
     CHECK(worst_all < state_tolerance);
     CHECK(worst_committed < state_tolerance);
   }

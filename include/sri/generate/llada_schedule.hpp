@@ -16,6 +16,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -139,22 +140,39 @@ inline at::Tensor combine_guidance(const at::Tensor& conditional,    // [batch, 
   return unconditional + (cfg_scale + 1.0) * (conditional - unconditional);
 }
 
-// Runs one sampling step on `canvas` in place: predicts x0 for every masked position, scores the
-// masked positions before `block_end`, and commits the `counts[b]` best of row b. Returns the
+// Runs one sampling step on `canvas` in place: predicts x0 for the masked positions of columns
+// [block_begin, block_end), and commits the `counts[b]` most confident of row b. Returns the
 // committed positions, [batch, seq] bool. `logits` may be modified when logits_eos_inf is set.
+//
+// generate.py predicts every column, but only masked columns of the current block can be
+// committed, so the vocabulary-wide work runs on the block alone. The random draws still cover
+// every column so that the generator advances as in the reference.
 inline at::Tensor llada_commit_step(at::Tensor& canvas,  // [batch, seq] int64, on the logits' device
                                     at::Tensor logits,   // [batch, seq, vocab]
                                     int64_t block_end,   // first column after the current block
                                     const at::Tensor& counts,  // [batch] int64 commits per row
                                     const LladaProfile& profile, const LladaTokens& tokens,
-                                    at::Generator& generator) {
+                                    at::Generator& generator, int64_t block_begin = 0) {
   constexpr double negative_infinity = -std::numeric_limits<double>::infinity();
+  const int64_t seq = canvas.size(1);
+  block_begin = std::clamp<int64_t>(block_begin, 0, seq);
+  block_end = std::clamp<int64_t>(block_end, block_begin, seq);
   at::Tensor masked = canvas.eq(tokens.mask_id);  // [batch, seq]
 
   if (profile.logits_eos_inf) logits.select(-1, tokens.eos_id).fill_(negative_infinity);
 
-  at::Tensor noised = add_gumbel_noise(logits, profile.temperature, generator);  // [batch, seq, vocab]
-  at::Tensor x0 = noised.argmax(-1);                                           // [batch, seq]
+  // x0 over the block's columns, the other columns keep their token.
+  at::Tensor block_logits = logits.narrow(1, block_begin, block_end - block_begin);  // [batch, block, vocab]
+  at::Tensor x0 = canvas.clone();                                                    // [batch, seq]
+  if (profile.temperature == 0.0) {
+    x0.narrow(1, block_begin, block_end - block_begin).copy_(block_logits.argmax(-1));
+  } else {
+    at::Tensor uniform = at::rand(logits.sizes(), generator, logits.options().dtype(at::kDouble));  // [batch, seq, vocab]
+    at::Tensor block_uniform = uniform.narrow(1, block_begin, block_end - block_begin);
+    at::Tensor gumbel = at::pow(at::log(block_uniform).neg_(), profile.temperature);     // [batch, block, vocab]
+    at::Tensor noised = block_logits.to(at::kDouble).exp() / gumbel;                      // [batch, block, vocab]
+    x0.narrow(1, block_begin, block_end - block_begin).copy_(noised.argmax(-1));
+  }
 
   at::Tensor scored = logits;  // [batch, seq, vocab] logits behind the confidence
   if (profile.confidence_eos_eot_inf) {
@@ -168,15 +186,18 @@ inline at::Tensor llada_commit_step(at::Tensor& canvas,  // [batch, seq] int64, 
 
   at::Tensor x0_confidence;  // [batch, seq]
   if (profile.remasking == Remasking::low_confidence) {
-    at::Tensor probs = at::softmax(scored, -1);  // [batch, seq, vocab]
-    x0_confidence = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1);
+    x0_confidence = at::full({canvas.size(0), seq}, negative_infinity, logits.options());
+    at::Tensor block_scored = scored.narrow(1, block_begin, block_end - block_begin);  // [batch, block, vocab]
+    at::Tensor block_x0 = x0.narrow(1, block_begin, block_end - block_begin);          // [batch, block]
+    at::Tensor probs = at::softmax(block_scored, -1);                                  // [batch, block, vocab]
+    x0_confidence.narrow(1, block_begin, block_end - block_begin)
+        .copy_(probs.gather(-1, block_x0.unsqueeze(-1)).squeeze(-1));
   } else {
-    x0_confidence = at::rand({canvas.size(0), canvas.size(1)}, generator, at::TensorOptions().dtype(at::kFloat));
+    x0_confidence = at::rand({canvas.size(0), seq}, generator, at::TensorOptions().dtype(at::kFloat));
     x0_confidence = x0_confidence.to(canvas.device());
+    if (block_begin > 0) x0_confidence.narrow(1, 0, block_begin).fill_(negative_infinity);
   }
-  if (block_end < canvas.size(1)) {
-    x0_confidence.narrow(1, block_end, canvas.size(1) - block_end).fill_(negative_infinity);
-  }
+  if (block_end < seq) x0_confidence.narrow(1, block_end, seq - block_end).fill_(negative_infinity);
 
   x0 = at::where(masked, x0, canvas);
   at::Tensor confidence = at::where(masked, x0_confidence, at::full({}, negative_infinity, x0_confidence.options()));

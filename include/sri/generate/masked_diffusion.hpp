@@ -287,7 +287,7 @@ class LladaDiffusion {
         counts = llada_transfer_counts(canvas.narrow(1, block_begin, profile.block_length).eq(tokens.mask_id), per_block);
       }
       return llada_commit_step(canvas, std::move(logits), block_end, counts.select(1, inner), profile, tokens,
-                               generator);
+                               generator, block_begin);
     };
     return detail::run_canvas(backbone, prompts, hook, on_step, options_.on_canvas, profile.steps, profile.gen_length,
                               tokens.mask_id, profile.cfg_scale, options_.hook_rows, &last_canvas_, commit);
