@@ -5,6 +5,7 @@
 // keyword matcher exactly (Python str.lower, quote mapping, str.isspace runs collapsed, and the
 // regex (?<!\w)PHRASE(?![A-Za-z'])); any type that models RefusalJudge can replace it.
 
+#include <sri/core/types.hpp>
 #include <sri/detail/unicode_tables.hpp>
 #include <sri/error.hpp>
 
@@ -22,13 +23,14 @@ namespace sri {
 
 // A refusal judge policy.
 template <class J>
+concept JudgesText = requires(const J& judge, std::string_view utf8_text) {
+  { judge.is_refusal(utf8_text) } -> std::same_as<bool>;
+};
+
+template <class J>
 concept RefusalJudge =
-    // A stable name, recorded in centers metadata next to the refusal counts it produced.
-    requires { { J::id } -> std::convertible_to<std::string_view>; } &&
-    // The verdict on a UTF-8 response: true means the response is a refusal.
-    requires(const J& judge, std::string_view text) {
-      { judge.is_refusal(text) } -> std::same_as<bool>;
-    };
+    HasPolicyId<J> &&  // recorded in centers metadata next to the refusal counts it produced
+    JudgesText<J>;     // the verdict on a UTF-8 response: true means refusal
 
 // Fails with one sentence when a type given for the judge slot is not a RefusalJudge.
 template <class J>

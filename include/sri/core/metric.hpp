@@ -30,23 +30,28 @@ inline double row_absolute_distance(const ConstRowRef& x, const ConstRowRef& y) 
 
 // A distance between two rows of equal length D. Callers check the lengths; the built-in
 // metrics assume them equal.
+// Requirement: float32 rows in, float64 distance out, so the log in the signal keeps precision.
 template <class M>
-concept DistanceMetric = std::default_initializable<M> &&
-    // A stable name, recorded in signal and centers metadata and used by the command-line flags.
-    requires { { M::id } -> std::convertible_to<std::string_view>; } &&
-    // The distance itself: float32 rows in, float64 out, so the log in the signal keeps precision.
-    requires(const M& metric, const ConstRowRef& x, const ConstRowRef& y) {
-      { metric.distance(x, y) } -> std::same_as<double>;
-    };
+concept MeasuresRowDistance = requires(const M& metric, const ConstRowRef& x, const ConstRowRef& y) {
+  { metric.distance(x, y) } -> std::same_as<double>;
+};
+
+template <class M>
+concept DistanceMetric =
+    std::default_initializable<M> &&  // a composition names the metric as a type and the slot builds it
+    HasPolicyId<M> &&                 // recorded in signal and centers metadata, selected by flags
+    MeasuresRowDistance<M>;           // the distance the signal takes the log of
 
 // A metric whose distance is a function of |x|^2, x.y and |y|^2 alone. The batch signal kernel
 // uses this to read each activation row once and to compute the center norms once per batch.
 template <class M>
+concept MeasuresFromDotProducts = requires(const M& metric, double xx, double xy, double yy) {
+  { metric.from_dot_products(xx, xy, yy) } -> std::same_as<double>;
+};
+
+template <class M>
 concept DotProductMetric = DistanceMetric<M> &&
-    // The distance from the three dot products, all accumulated in float64.
-    requires(const M& metric, double xx, double xy, double yy) {
-      { metric.from_dot_products(xx, xy, yy) } -> std::same_as<double>;
-    };
+    MeasuresFromDotProducts<M>;  // the distance from |x|^2, x.y and |y|^2, all in float64
 
 // Fails with one sentence when a type given for the metric slot is not a DistanceMetric.
 template <class M>

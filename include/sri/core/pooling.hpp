@@ -117,26 +117,41 @@ class RunningMean {
 // A step pooling rule: a tag type naming its generation kind and positions, plus an
 // incremental State.
 template <class P>
+concept DeclaresGenerationKind = requires {
+  { P::generation } -> std::convertible_to<GenerationKind>;
+};
+
+template <class P>
+concept DeclaresPositions = requires {
+  { P::positions } -> std::convertible_to<PositionSelection>;
+};
+
+// Requirement on P::State: one real step is the selected rows [P, D] and the committed mask.
+template <class S>
+concept PushesSteps = requires(S& state, const ConstMatrixRef& rows, std::span<const bool> committed) {
+  state.push(rows, committed);
+};
+
+// Requirement on P::State: one step after generation ended (EOS), filled by the rule's padding.
+template <class S>
+concept PadsSteps = requires(S& state) { state.push_padding(); };
+
+// Requirement on P::State: phi_t [D] of the last pushed step and the number of steps so far.
+template <class S>
+concept ExposesPhi = requires(const S& state) {
+  { state.phi() } -> std::convertible_to<const RowVectorXf&>;
+  { state.steps() } -> std::same_as<Eigen::Index>;
+};
+
+template <class P>
 concept PoolingRule =
-    // A stable name, recorded in centers metadata so centers built with another rule are refused.
-    requires { { P::id } -> std::convertible_to<std::string_view>; } &&
-    // The generation kind the rule was written for; a hook checks it against its strategy.
-    requires { { P::generation } -> std::convertible_to<GenerationKind>; } &&
-    // Which positions the hook must hand over, so it copies nothing else.
-    requires { { P::positions } -> std::convertible_to<PositionSelection>; } &&
-    // The incremental form, sized by the hidden size D.
-    std::constructible_from<typename P::State, Eigen::Index> &&
-    // One real step: the selected rows [P, D] and the committed mask (ignored by most rules).
-    requires(typename P::State& state, const ConstMatrixRef& rows, std::span<const bool> committed) {
-      state.push(rows, committed);
-    } &&
-    // One step after generation ended (EOS), filled by the rule's padding convention.
-    requires(typename P::State& state) { state.push_padding(); } &&
-    // phi_t of the last pushed step, [D].
-    requires(const typename P::State& state) {
-      { state.phi() } -> std::convertible_to<const RowVectorXf&>;
-      { state.steps() } -> std::same_as<Eigen::Index>;
-    };
+    HasPolicyId<P> &&              // recorded in centers metadata, so centers of another rule are refused
+    DeclaresGenerationKind<P> &&   // a hook checks it against its generation strategy
+    DeclaresPositions<P> &&        // the hook copies only these positions
+    std::constructible_from<typename P::State, Eigen::Index> &&  // the incremental form, sized by D
+    PushesSteps<typename P::State> &&  // O(D) or O(P D) work per generation step
+    PadsSteps<typename P::State> &&    // steps after EOS follow the rule's convention
+    ExposesPhi<typename P::State>;     // phi_t for the signal or the center accumulator
 
 template <class P, GenerationKind Kind>
 concept PoolingRuleFor = PoolingRule<P> && (P::generation == Kind);

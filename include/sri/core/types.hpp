@@ -5,7 +5,9 @@
 
 #include <Eigen/Core>
 
+#include <concepts>
 #include <cstdint>
+#include <string_view>
 
 namespace sri {
 
@@ -27,5 +29,12 @@ using StepCounts = Eigen::Array<std::int64_t, Eigen::Dynamic, 1>;
 using ConstMatrixRef = Eigen::Ref<const RowMatrixXf>;
 using ConstRowRef = Eigen::Ref<const RowVectorXf>;
 using MatrixRef = Eigen::Ref<RowMatrixXf>;
+
+// A policy type with a stable name (`static constexpr std::string_view id`), which metadata files
+// record and command-line flags select.
+template <class T>
+concept HasPolicyId = requires {
+  { T::id } -> std::convertible_to<std::string_view>;
+};
 
 }  // namespace sri
