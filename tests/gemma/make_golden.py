@@ -164,7 +164,7 @@ def greedy(model, ids, steps=GREEDY_STEPS):
     ids = list(ids)
     generated, margins = [], []
     for _ in range(steps):
-        logits = model(torch.tensor([ids]), use_cache=False).logits[0, -1].float()
+        logits = model(torch.tensor([ids]), use_cache=False, logits_to_keep=1).logits[0, -1].float()
         top = torch.topk(logits, 2)
         next_id = int(top.indices[0])
         generated.append(next_id)

@@ -8,6 +8,7 @@
 //   Gemma 3 270M: final-norm states and logits within 2e-3 of the largest magnitude in the
 //   compared row (relative), because 18 layers of float32 sums in a different order drift more.
 
+#include <sri/generate/autoregressive.hpp>
 #include <sri/io/checkpoint.hpp>
 #include <sri/model/gemma.hpp>
 
@@ -120,6 +121,27 @@ void check_tiny(const std::string& name) {
 TEST_CASE("tiny Gemma 2 matches transformers") { check_tiny("tiny_gemma2"); }
 
 TEST_CASE("tiny Gemma 3 matches transformers") { check_tiny("tiny_gemma3"); }
+
+TEST_CASE("tiny Gemma batched greedy matches") {
+  // Prompts of 10, 2 and 12 tokens in one left-padded batch: padding must not shift positions or
+  // the sliding window (4) of any row, for either generation.
+  for (const std::string name : {"tiny_gemma2", "tiny_gemma3"}) {
+    const auto checkpoint = sri::io::Checkpoint::open(gemma_dir / "data" / name);
+    const auto model = sri::model::Gemma::from_checkpoint(*checkpoint);
+    const auto golden = load_json(gemma_dir / "golden" / (name + ".json"));
+    sri::generate::TokenBatch prompts;
+    for (const auto& entry : golden.at("cases")) prompts.push_back(entry.at("ids").get<std::vector<int64_t>>());
+    for (const auto recompute : {sri::generate::Recompute::kv_cache, sri::generate::Recompute::full_sequence}) {
+      sri::generate::Autoregressive<> strategy(32, {}, recompute);
+      const auto result = strategy.run(model, prompts);
+      REQUIRE(result.tokens.size() == prompts.size());
+      for (std::size_t row = 0; row < prompts.size(); ++row) {
+        INFO(name, " row ", row, recompute == sri::generate::Recompute::kv_cache ? " (KV cache)" : " (recomputed)");
+        CHECK(result.tokens[row] == golden.at("cases")[row].at("greedy_ids").get<std::vector<int64_t>>());
+      }
+    }
+  }
+}
 
 TEST_CASE("Gemma options read config spellings") {
   const auto checkpoint = sri::io::Checkpoint::open(gemma_dir / "data/tiny_gemma3");
