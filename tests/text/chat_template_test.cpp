@@ -129,7 +129,7 @@ TEST_CASE("Llama template needs a BOS spelling") {
 TEST_CASE("Llama template strips messages like Python") {
   const auto chat_template = sri::text::ChatTemplate::from_text(read_file(text_dir / "templates/llama3.1.jinja"),
                                                                 std::string("<|begin_of_text|>"));
-  // U+3000 and U+00A0 are whitespace for Python's str.strip(); U+200B is not.
+  // U+3000 and U+00A0 are whitespace for Python's str.strip(), but U+200B is not.
   const std::string rendered = chat_template.render("\u3000\u00a0 hi \u200b\n", std::nullopt);
   CHECK(rendered.find("<|end_header_id|>\n\nhi \u200b<|eot_id|>") != std::string::npos);
 }

@@ -340,7 +340,7 @@ static_assert(sri::text::TokenizerSource<FakeCheckpoint>);
 TEST_CASE("from_checkpoint picks folder then GGUF") {
   const auto golden = load_json(text_dir / "golden/tokenize.json").at("tokenizers");
 
-  // A folder with tokenizer.json wins over GGUF metadata; the folder here is Qwen2's, the GGUF
+  // A folder with tokenizer.json wins over GGUF metadata. The folder here is Qwen2's and the GGUF
   // metadata SmolLM2's, so the ids show which one was read.
   FakeGguf smollm2(text_dir / "fixtures/smollm2/tokenizer.json", "smollm", true, false);
   FakeCheckpoint both{text_dir / "fixtures/qwen2", &smollm2};

@@ -4,10 +4,10 @@
 // results per piece.
 //
 // For each piece the model starts from one symbol per byte-level character and repeatedly merges
-// the adjacent pair of lowest rank (rank = position in the merge list; ties go to the leftmost
-// pair) until no adjacent pair has a merge. This is the loop of huggingface/tokenizers
-// `models/bpe/word.rs` (`merge_all`), including its handling of characters missing from the
-// vocabulary: they become the unknown token when one is set, and are dropped otherwise.
+// the adjacent pair of lowest rank (its position in the merge list, ties going to the leftmost
+// pair) until no adjacent pair has a merge. Characters missing from the vocabulary become the
+// unknown token when one is set and are dropped otherwise, as in Hugging Face tokenizers' BPE
+// model. The parity tests in tests/text compare the ids with it.
 
 #include <sri/error.hpp>
 #include <sri/text/byte_level.hpp>
@@ -46,7 +46,7 @@ class BpeModel {
     bool fuse_unk = false;               // consecutive unknown characters become one unknown token
   };
 
-  // `vocab` maps token text (byte-level alphabet) to id; `merges` lists the pairs by rank.
+  // `vocab` maps token text (byte-level alphabet) to id, and `merges` lists the pairs by rank.
   BpeModel(detail::TokenIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges, Options options)
       : vocab_(std::move(vocab)), options_(std::move(options)) {
     for (auto& entry : byte_token_) entry = -1;

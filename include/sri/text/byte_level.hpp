@@ -3,10 +3,10 @@
 // The byte-level alphabet of GPT-2 style BPE vocabularies: each of the 256 byte values maps to
 // one printable code point, so that vocabularies and merge lists are plain text.
 //
-// Bytes 0x21-0x7E, 0xA1-0xAC and 0xAE-0xFF map to the code point of the same value; the other 68
-// bytes, in increasing order, map to U+0100, U+0101, ... (space 0x20 -> U+0120 'Ġ', newline 0x0A
-// -> U+010A 'Ċ'). Source: GPT-2 `bytes_to_unicode` (openai/gpt-2 encoder.py), reproduced by
-// huggingface/tokenizers `pre_tokenizers/byte_level.rs`.
+// Bytes 0x21-0x7E, 0xA1-0xAC and 0xAE-0xFF map to the code point of the same value, and the other
+// 68 bytes, in increasing order, map to U+0100, U+0101, ... (space 0x20 -> U+0120 'Ġ', newline
+// 0x0A -> U+010A 'Ċ'). This is GPT-2's `bytes_to_unicode` table, which Hugging Face tokenizers'
+// ByteLevel pre-tokenizer and decoder use.
 
 #include <sri/text/detail/utf8.hpp>
 
@@ -65,9 +65,8 @@ inline std::string byte_level_encode(std::string_view bytes) {
 }
 
 // Appends the bytes that a byte-level token stands for. Returns false, appending nothing, when a
-// character of `token` is outside the alphabet (added tokens such as "<|im_start|>" written
-// with a literal space); the caller then uses the token's own UTF-8 bytes, as tokenizers'
-// ByteLevel decoder does.
+// character of `token` is outside the alphabet (an added token written with a literal space, for
+// example). The caller then uses the token's own UTF-8 bytes, as tokenizers' ByteLevel decoder does.
 inline bool append_byte_level_decoded(std::string& out, std::string_view token) {
   const std::size_t mark = out.size();
   std::size_t pos = 0;

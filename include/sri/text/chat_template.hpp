@@ -156,7 +156,7 @@ inline std::string escaped_prefix(std::string_view text, std::size_t max_bytes) 
 class ChatTemplate {
  public:
   // Recognizes `template_text`. `bos_token` and `eos_token` are the tokenizer's spellings of
-  // those tokens; templates that print `bos_token` (Llama 3.1) need it.
+  // those tokens. Templates that print `bos_token` (Llama 3.1) need it.
   static ChatTemplate from_text(std::string template_text, std::optional<std::string> bos_token = std::nullopt,
                                 std::optional<std::string> eos_token = std::nullopt) {
     const uint64_t fingerprint = detail::template_fingerprint(template_text);
@@ -211,7 +211,7 @@ class ChatTemplate {
                      detail::config_token_text(config, "eos_token"));
   }
 
-  // Reads GGUF `tokenizer.chat_template`; the BOS and EOS spellings come from the vocabulary.
+  // Reads GGUF `tokenizer.chat_template`, with the BOS and EOS spellings from the vocabulary.
   template <GgufMetadata Gguf>
   static ChatTemplate from_gguf(const Gguf& gguf) {
     if (!gguf.contains("tokenizer.chat_template")) {
@@ -246,7 +246,7 @@ class ChatTemplate {
 
   // Renders [system, user] and the assistant generation prompt. With `system` = nullopt no
   // system message is sent, and the template's own default applies (SmolLM2 and Qwen2.5 insert
-  // their default system prompt; Llama 3.1 leaves the system block empty).
+  // their default system prompt, and Llama 3.1 leaves the system block empty).
   [[nodiscard]] std::string render(std::string_view user,
                                    std::optional<std::string_view> system = default_system_prompt) const {
     switch (family_) {
@@ -308,7 +308,7 @@ class ChatTemplate {
 };
 
 struct ChatEncodeOptions {
-  // System message; nullopt sends none (the template's default applies).
+  // System message. With nullopt none is sent, so the template's default applies.
   std::optional<std::string_view> system = default_system_prompt;
   // Reproduces the reference SRI code, which renders the template and then tokenizes the text
   // with add_special_tokens=True: for Llama 3 the ids then start with two BOS tokens. Use it only

@@ -4,7 +4,7 @@
 //
 // Supported tokenizer.json pre-tokenizers: `Split` (Regex or String pattern, behavior
 // "Isolated", invert false), `Digits`, `ByteLevel` and a `Sequence` of these. Every match of a
-// split becomes one piece and so does every stretch between matches; empty pieces are dropped.
+// split becomes one piece and so does every stretch between matches. Empty pieces are dropped.
 
 #include <sri/error.hpp>
 #include <sri/text/detail/regex.hpp>

@@ -53,7 +53,7 @@ template <class T>
 concept TokenizerSource = requires(const T& checkpoint) {
   // A folder may hold tokenizer.json and tokenizer_config.json.
   { checkpoint.folder() } -> std::convertible_to<std::optional<std::filesystem::path>>;
-  // A GGUF file carries the vocabulary in its metadata; null when the checkpoint is a folder.
+  // A GGUF file carries the vocabulary in its metadata. The pointer is null for a folder.
   { checkpoint.gguf() };
   { checkpoint.path() } -> std::convertible_to<std::filesystem::path>;
 };
@@ -109,7 +109,7 @@ class Tokenizer {
     return from_tokenizer_json_text(text, config, path.string());
   }
 
-  // Builds the tokenizer from tokenizer.json text; `config` is tokenizer_config.json (may be empty).
+  // Builds the tokenizer from tokenizer.json text. `config` is tokenizer_config.json and may be empty.
   static Tokenizer from_tokenizer_json_text(std::string_view json_text, const nlohmann::json& config = {},
                                             std::string_view source = "tokenizer.json") {
     const nlohmann::json root = detail::parse_json(json_text, source);
@@ -185,7 +185,7 @@ class Tokenizer {
     if (!gguf.contains("tokenizer.ggml.pre")) {
       raise("sri.text.unsupported_pre_tokenizer",
             "GGUF file has no tokenizer.ggml.pre key, so its pre-tokenizer is unknown; reconvert the model with a "
-            "llama.cpp converter from 2024 or later, which writes it");
+            "current llama.cpp converter, which writes it");
     }
     const std::string pre_name = gguf.get_string("tokenizer.ggml.pre");
     auto impl = std::make_shared<Impl>();
@@ -227,7 +227,8 @@ class Tokenizer {
 
     if (gguf.contains("tokenizer.ggml.bos_token_id")) impl->bos = gguf.get_int("tokenizer.ggml.bos_token_id");
     if (gguf.contains("tokenizer.ggml.eos_token_id")) impl->eos = gguf.get_int("tokenizer.ggml.eos_token_id");
-    // llama.cpp adds BOS for llama-bpe when the key is missing, and for no other byte-level family.
+    // Without the key, BOS is added for llama-bpe only, as Llama 3's tokenizer.json prepends
+    // <|begin_of_text|> and the SmolLM2 and Qwen2 ones add nothing.
     const bool add_bos = gguf.contains("tokenizer.ggml.add_bos_token") ? gguf.get_bool("tokenizer.ggml.add_bos_token")
                                                                         : llama3;
     const bool add_eos = gguf.contains("tokenizer.ggml.add_eos_token") && gguf.get_bool("tokenizer.ggml.add_eos_token");
@@ -253,7 +254,7 @@ class Tokenizer {
   }
 
   // Returns the token ids of `text` (UTF-8). With add_special_tokens the post-processor's ids
-  // are added around them (Llama 3: BOS first; SmolLM2 and Qwen2: nothing).
+  // are added around them: BOS first for Llama 3, nothing for SmolLM2 and Qwen2.
   [[nodiscard]] std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = false) const {
     detail::require_valid_utf8(text, "text to encode");
     std::vector<detail::Segment> raw_segments;

@@ -3,10 +3,10 @@
 // Added tokens (special tokens such as "<|im_start|>" and user-added tokens) and the search that
 // splits them out of the text before pre-tokenization.
 //
-// The rules follow huggingface/tokenizers `tokenizer/added_vocabulary.rs`: matches are found
-// leftmost-longest without overlap; a `single_word` match whose neighbours are word characters
-// is skipped (its text stays ordinary text); `lstrip` absorbs the whitespace before the match, but
-// never text that an earlier match already took; `rstrip` absorbs the whitespace after it.
+// The rules follow huggingface/tokenizers `tokenizer/added_vocabulary.rs`. Matches are found
+// leftmost-longest without overlap. A `single_word` match whose neighbours are word characters
+// is skipped, so its text stays ordinary text. `lstrip` absorbs the whitespace before the match,
+// but never text that an earlier match already took, and `rstrip` absorbs the whitespace after it.
 // Tokens with `normalized: false` are searched in the raw text first, tokens with
 // `normalized: true` afterwards in the stretches between those matches.
 

@@ -25,7 +25,7 @@ class Regex {
   explicit Regex(std::string_view pattern, bool literal = false) : pattern_(pattern) {
     int error_code = 0;
     PCRE2_SIZE error_offset = 0;
-    // PCRE2 rejects UCP together with LITERAL; a literal pattern has no classes for UCP to change.
+    // PCRE2 rejects UCP together with LITERAL, and a literal pattern has no classes for UCP to change.
     const uint32_t options = literal ? (PCRE2_UTF | PCRE2_LITERAL) : (PCRE2_UTF | PCRE2_UCP);
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
                                      &error_code, &error_offset, nullptr);
@@ -37,7 +37,7 @@ class Regex {
                         "tokenizer file uses a regular expression feature PCRE2 lacks",
                         pattern, error_offset, reinterpret_cast<const char*>(message)));
     }
-    // JIT is an optimization only; pcre2_match falls back to the interpreter when it is missing.
+    // JIT only speeds matching up, because pcre2_match falls back to the interpreter without it.
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     code_.reset(code, pcre2_code_free);
   }
@@ -70,7 +70,7 @@ class Regex {
         on_match(begin, end);
         offset = end;
       } else {
-        // An empty match produces no piece; step over one whole code point.
+        // An empty match produces no piece, so the search steps over one whole code point.
         offset = end + 1;
         while (offset < subject.size() && (static_cast<unsigned char>(subject[offset]) & 0xC0) == 0x80) ++offset;
       }

@@ -120,7 +120,7 @@ inline std::string utf8_lossy(std::string_view bytes) {
   return out;
 }
 
-// Whether Python's str.isspace() is true for `c`; Jinja's `trim` filter calls str.strip(),
+// Whether Python's str.isspace() is true for `c`. Jinja's `trim` filter calls str.strip(),
 // which removes exactly these characters.
 constexpr bool is_python_space(char32_t c) noexcept {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
