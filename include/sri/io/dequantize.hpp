@@ -27,7 +27,7 @@ struct GgmlTypeTraits {
   bool dequantizable;  // true when sri::io can turn it into floats
 };
 
-// Every ggml type code known to gguf-py 0.17 (constants.py GGML_QUANT_SIZES), so that a file that
+// Every ggml type code known to gguf-py 0.19 (constants.py GGML_QUANT_SIZES), so that a file that
 // contains a type sri cannot dequantize still opens and its byte sizes are still checked.
 inline constexpr std::array<GgmlTypeTraits, 34> ggml_type_table{{
     {0, "F32", 1, 4, true},         {1, "F16", 1, 2, true},         {2, "Q4_0", 32, 18, true},
