@@ -1,6 +1,6 @@
-#include "test_helpers.hpp"
-
 #include <sri/io/atomic_file.hpp>
+
+#include "test_helpers.hpp"
 
 #include <csignal>
 #include <sys/resource.h>

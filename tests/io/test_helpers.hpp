@@ -4,6 +4,16 @@
 
 #include <sri/error.hpp>
 
+// libtorch's headers (ATen included) bring glog, whose CHECK macros abort the process instead of
+// reporting a doctest failure. Test files include their sri headers before this one, and the glog
+// names that doctest also defines are dropped here so that doctest's definitions win.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
 #include <doctest/doctest.h>
 
 #include <filesystem>
