@@ -28,8 +28,8 @@ embedding and output matrices several MB each even at width 16, and logits over 
 profile. The tiny checkpoints use a 256-token vocabulary and remap the special ids into it. The
 C++ code reads the mask, end-of-sequence and end-of-turn ids from its inputs, so the same code
 path runs as with the real ids. LLaDA's generate.py hard-codes 126081 and 126348 for its two
-end-of-sequence switches; the script rewrites those two literals to the tiny ids when it loads the
-file (recorded as "patches" in llada.json).
+end-of-sequence switches. The script rewrites those two literals to the tiny ids when it loads the
+file, and llada.json records that under "patches".
 """
 
 import argparse
