@@ -2,6 +2,7 @@
 // decoded strings and rendered prompts as Hugging Face (golden files from make_golden.py).
 // Skipped (exit code 77) when the model is not downloaded (scripts/fetch-models.sh).
 
+#include <sri/io/checkpoint.hpp>
 #include <sri/io/gguf.hpp>
 #include <sri/text/chat_template.hpp>
 
@@ -80,4 +81,16 @@ TEST_CASE("SmolLM2 GGUF chat template matches apply_chat_template") {
     CHECK(sri::text::encode_chat(tokenizer, chat_template, user, options) ==
           example.at("ids").get<std::vector<int64_t>>());
   }
+}
+
+TEST_CASE("SmolLM2 checkpoint gives GGUF tokenizer and template") {
+  skip_without_model();
+  const auto checkpoint = sri::io::Checkpoint::open(smollm2_gguf);
+  const auto tokenizer = sri::text::Tokenizer::from_checkpoint(*checkpoint);
+  const auto chat_template = sri::text::ChatTemplate::from_checkpoint(*checkpoint);
+  CHECK(chat_template.family() == sri::text::ChatFamily::chatml_smollm2);
+
+  const auto golden = load_json(text_dir / "golden/chat.json").at("templates").at(0).at("cases").at(0);
+  const std::string user = golden.at("user").get<std::string>();
+  CHECK(sri::text::encode_chat(tokenizer, chat_template, user) == golden.at("ids").get<std::vector<int64_t>>());
 }
