@@ -32,6 +32,15 @@
 using namespace sri_test;
 namespace gen = sri::generate;
 
+static_assert(gen::GenerationStrategy<gen::LladaDiffusion, sri::model::Llada>,
+              "LladaDiffusion must satisfy GenerationStrategy over Llada so a Wrapper can compose them.");
+static_assert(gen::GenerationStrategy<gen::DreamDiffusion, sri::model::Dream>,
+              "DreamDiffusion must satisfy GenerationStrategy over Dream so a Wrapper can compose them.");
+static_assert(gen::GenerationStrategy<gen::LeftToRightDiffusion, sri::model::Llada>,
+              "LeftToRightDiffusion must satisfy GenerationStrategy over Llada so a Wrapper can compose them.");
+static_assert(sri::model::WeightSource<FolderWeights>,
+              "FolderWeights must satisfy WeightSource so the backbones can load the golden checkpoints.");
+
 namespace {
 
 constexpr double state_tolerance = 1e-4;
