@@ -48,12 +48,6 @@ const nlohmann::json& golden() {
   return data;
 }
 
-std::vector<double> select(const std::vector<double>& values, int64_t width, const std::vector<int64_t>& rows) {
-  std::vector<double> out;
-  for (int64_t r : rows) out.insert(out.end(), values.begin() + r * width, values.begin() + (r + 1) * width);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("SmolLM2 final-norm states and logits match transformers") {
@@ -64,7 +58,7 @@ TEST_CASE("SmolLM2 final-norm states and logits match transformers") {
 
   for (const auto& entry : golden()["forward"]) {
     const auto ids = entry["ids"].get<std::vector<int64_t>>();
-    const auto kept = entry["vector_positions"].get<std::vector<int64_t>>();
+    const auto vector_positions = entry["vector_positions"].get<std::vector<int64_t>>();
     sri_test::Capture capture;
     sri::hook::SinkFor<sri_test::Capture> sink(capture);
     auto out = model.forward(sri::model::ForwardInput{sri_test::ids_tensor(ids)}, nullptr, &sink);
@@ -77,9 +71,9 @@ TEST_CASE("SmolLM2 final-norm states and logits match transformers") {
     CHECK(logits.argmax(-1).equal(at::tensor(entry["logit_argmax"].get<std::vector<int64_t>>(), at::kLong)));
 
     // Selected positions: the full state vector and the 64 largest logits.
-    at::Tensor index = at::tensor(kept, at::kLong);
+    at::Tensor index = at::tensor(vector_positions, at::kLong);
     auto full_states = sri_test::compare(states.index_select(0, index), entry["final_norm"].get<std::vector<double>>());
-    at::Tensor top_ids = at::tensor(entry["top_logit_ids"].get<std::vector<int64_t>>(), at::kLong).view({static_cast<int64_t>(kept.size()), -1});
+    at::Tensor top_ids = at::tensor(entry["top_logit_ids"].get<std::vector<int64_t>>(), at::kLong).view({static_cast<int64_t>(vector_positions.size()), -1});
     auto top_logits = sri_test::compare(logits.index_select(0, index).gather(1, top_ids),
                                         entry["top_logit_values"].get<std::vector<double>>());
     MESSAGE("SmolLM2 prompt of " << ids.size() << " tokens: final_norm max abs " << full_states.max_abs << " rel "
@@ -107,7 +101,7 @@ TEST_CASE("SmolLM2 greedy continuations are token identical") {
     CHECK(batched.tokens[r] == expected);
     CHECK(batched.steps[r] == static_cast<int64_t>(expected.size()));
   }
-  // Two prompts alone, so a batching bug and a model bug are told apart.
+  // Two prompts alone, so that a batching bug can be distinguished from a model bug.
   for (std::size_t r : {std::size_t{0}, std::size_t{8}}) {
     CAPTURE(r);
     auto alone = strategy.run(model, {prompts[r]});
