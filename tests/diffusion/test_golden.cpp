@@ -287,9 +287,9 @@ TEST_CASE("step callback stops diffusion") {
 }
 
 TEST_CASE("pooled hooks match reference means") {
-  // phi_t from sri::hook::FinalNorm against means of the reference's final-norm rows: over every
-  // response column (reference rule), and over the columns unmasked once step t's commits are
-  // applied (paper rule; all columns when none is).
+  // phi_t from sri::hook::FinalNorm against means of the reference's final-norm rows. The
+  // reference rule averages every response column. The paper rule averages the columns unmasked
+  // once step t's commits are applied, or every column when none is.
   const auto meta = read_json(golden_dir() / "llada.json");
   sri::io::SafetensorsFile golden(golden_dir() / "llada.safetensors");
   const auto& model = tiny_llada();
