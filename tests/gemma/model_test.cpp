@@ -238,6 +238,7 @@ TEST_CASE("Gemma 3 270M matches transformers") {
   const auto model = sri::model::Gemma::from_checkpoint(*checkpoint, runtime);
   CHECK(model.gemma_options().sliding_window == 512);
   CHECK(model.gemma_options().local_rope_theta == 10000.0);
+  CHECK(model.end_token_ids() == std::vector<int64_t>{1, 106});  // <eos>, <end_of_turn>
 
   for (const auto& entry : golden.at("forward")) {
     const auto ids = entry.at("ids").get<std::vector<int64_t>>();

@@ -18,6 +18,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -166,7 +167,22 @@ class Gemma {
     ModelConfig config = ModelConfig::from_hf_json(checkpoint.config(), arch);
     config.tie_word_embeddings = true;
     GemmaOptions gemma = GemmaOptions::from_hf_json(checkpoint.config(), config);
-    return Gemma(std::move(config), std::move(gemma), weights_of(checkpoint), checkpoint.end_token_ids(), options);
+    std::vector<int64_t> end_ids = checkpoint.end_token_ids();
+    // Chat turns end with <end_of_turn>, which Gemma's generation_config.json lists as an end id
+    // but GGUF metadata names only as a vocabulary entry.
+    if constexpr (requires { checkpoint.gguf(); }) {
+      if (const auto* gguf = checkpoint.gguf(); gguf != nullptr && gguf->contains("tokenizer.ggml.tokens")) {
+        const std::vector<std::string> tokens = gguf->get_string_array("tokenizer.ggml.tokens");
+        for (std::size_t id = 0; id < tokens.size(); ++id) {
+          if (tokens[id] != "<end_of_turn>") continue;
+          if (std::find(end_ids.begin(), end_ids.end(), static_cast<int64_t>(id)) == end_ids.end()) {
+            end_ids.push_back(static_cast<int64_t>(id));
+          }
+          break;
+        }
+      }
+    }
+    return Gemma(std::move(config), std::move(gemma), weights_of(checkpoint), std::move(end_ids), options);
   }
 
   [[nodiscard]] const ModelConfig& config() const { return config_; }
