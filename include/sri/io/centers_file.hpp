@@ -303,7 +303,7 @@ inline void write_centers(const std::filesystem::path& path, const CenterPair& c
 }
 
 // Loads centers from the library's safetensors format or from the reference's torch.save file
-// (told apart by content). Centers come back as float32 whatever the stored dtype. Throws
+// (recognized by content). Centers come back as float32 whatever the stored dtype. Throws
 // sri.io.centers_invalid when the file has no usable pair of [steps, hidden] centers or when its
 // metadata disagrees with the tensors.
 inline CentersFile load_centers(const std::filesystem::path& path) {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -40,7 +41,7 @@ struct PromptSetOptions {
   // CSV column or JSON field holding the prompt. When empty, the first of `default_prompt_fields`
   // that the file has is used.
   std::string field;
-  // Keep only the first `limit` prompts; more than the set holds is an error.
+  // Keep only the first `limit` prompts. A limit above the set size is an error.
   std::optional<std::size_t> limit;
 };
 

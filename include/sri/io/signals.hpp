@@ -235,8 +235,8 @@ inline SignalSet read_signals_json(const std::filesystem::path& path) {
   return signals_from_json(document, path);
 }
 
-// Writes the CSV signals file atomically. The long layout has the header name,step,signal and adds
-// text_signal when any record has one (empty cells where a record has none); steps count from 0.
+// Writes the CSV signals file atomically. The long layout has the header name,step,signal, plus
+// text_signal when any record has one (records without one leave it empty). Steps count from 0.
 // The wide layout has the header name,s0,...,s{T-1} for the longest signal. Only the numbers and
 // names are written: prompts, responses, verdicts and metadata live in the JSON form.
 inline void write_signals_csv(const std::filesystem::path& path, const SignalSet& set,
@@ -277,8 +277,8 @@ inline void write_signals_csv(const std::filesystem::path& path, const SignalSet
   write_file_atomically(path, text);
 }
 
-// Reads either CSV layout back (told apart by the header). Records keep their first-appearance
-// order; in the long layout each record's rows must list steps 0, 1, 2, ... in order.
+// Reads either CSV layout back, recognized by the header. Records keep their first-appearance order.
+// In the long layout each record's rows must list steps 0, 1, 2, ... in order.
 inline SignalSet read_signals_csv(const std::filesystem::path& path) {
   const std::string text = detail::read_text_file(path);
   const std::vector<detail::CsvRecord> rows = detail::parse_csv(path, text, "sri.io.signals_invalid");

@@ -68,8 +68,8 @@ inline std::string describe_ivalue(const c10::IValue& value) {
 
 // Unpickles a torch.save file. Throws sri.io.file_not_found, sri.io.read_failed or
 // sri.io.torch_pt_invalid (not a zip archive, or content libtorch cannot rebuild).
-// NOTE: tensors saved from a GPU need a libtorch build with that GPU's support to load; save them
-// with `.cpu()` first to make them loadable everywhere.
+// NOTE: tensors saved from a GPU load only in a libtorch built with that GPU's support. Saving them
+// with `.cpu()` first makes them loadable everywhere.
 inline c10::IValue read_torch_pickle(const std::filesystem::path& path) {
   std::vector<char> bytes = detail::read_whole_file(path);
   if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K') {

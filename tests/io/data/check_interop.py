@@ -20,12 +20,16 @@ def main() -> None:
     checked = []
     for suffix, dtype in (("f32", torch.float32), ("f16", torch.float16), ("bf16", torch.bfloat16)):
         harmless, harmful = torch.load(folder / f"cpp_centers_{suffix}.pt", map_location="cpu")
-        assert harmless.dtype == dtype and harmful.dtype == dtype, (harmless.dtype, harmful.dtype)
-        assert torch.equal(harmless, base.to(dtype)) and torch.equal(harmful, (-2 * base + 1).to(dtype))
+        assert harmless.dtype == dtype, harmless.dtype
+        assert harmful.dtype == dtype, harmful.dtype
+        assert torch.equal(harmless, base.to(dtype)), suffix
+        assert torch.equal(harmful, (-2 * base + 1).to(dtype)), suffix
         checked.append(f"cpp_centers_{suffix}.pt")
     listed = torch.load(folder / "cpp_list.pt", map_location="cpu")
-    assert isinstance(listed, tuple) and len(listed) == 3
-    assert torch.equal(listed[0], base) and torch.equal(listed[1], base.to(torch.float16))
+    assert isinstance(listed, tuple), type(listed)
+    assert len(listed) == 3, len(listed)
+    assert torch.equal(listed[0], base)
+    assert torch.equal(listed[1], base.to(torch.float16))
     assert listed[2].shape == (0, 4)
     checked.append("cpp_list.pt")
 
