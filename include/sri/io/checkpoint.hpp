@@ -8,7 +8,9 @@
 // For GGUF files, `load` undoes what llama.cpp's converter (`convert_hf_to_gguf.py`) changed:
 // - `llama` and `llada` files store q_proj/k_proj rows permuted per head from HF's half-split RoPE
 //   pairs (j, j + D/2) to interleaved pairs (2j, 2j+1). `load` permutes them back, using
-//   num_attention_heads for Q and num_key_value_heads for K. Qwen2 and Gemma files are not permuted.
+//   num_attention_heads for Q and num_key_value_heads for K. Qwen2, Dream and Gemma files are not
+//   permuted (the converter's LlamaModel and LLaDAModel permute, Qwen2Model, DreamModel and the
+//   Gemma classes do not).
 // - Gemma 2 and Gemma 3 files store every `*norm.weight` as 1 + w, while HF stores w (Gemma's
 //   RMSNorm scales by 1 + w). `load` subtracts 1, as transformers' GGUF loader does.
 // - Llama 3.1 files store the llama3 RoPE scaling as a `rope_freqs.weight` tensor ([head_dim / 2]
