@@ -1,0 +1,600 @@
+// sri run and sri centers: the verbs that load a model. They map the command line onto the
+// pre-instantiated compositions below, build or reuse centers, score test prompts and write the
+// result folder. This is the tool's only source that includes the model layers (compile cost).
+
+#include "cli_support.hpp"
+#include "progress_bar.hpp"
+#include "verbs.hpp"
+
+#include <sri/builtin_prompts.hpp>
+#include <sri/core.hpp>
+#include <sri/error.hpp>
+#include <sri/generate/autoregressive.hpp>
+#include <sri/io/centers_file.hpp>
+#include <sri/io/checkpoint.hpp>
+#include <sri/io/prompts.hpp>
+#include <sri/io/signals.hpp>
+#include <sri/model/llama.hpp>
+#include <sri/plot/figure.hpp>
+#include <sri/version.hpp>
+#include <sri/wrapper.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sri::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The compositions the tool runs. The metric is applied when scoring, so it is chosen at run time
+// among the core metrics instead of multiplying the instantiations.
+using Strategy = generate::Autoregressive<sample::Greedy>;
+using FinalNormHook = hook::FinalNorm<pool::ReferenceRunningMean>;
+using LayerHook = hook::ResidPost<pool::ReferenceRunningMean>;
+
+// Flags shared by every verb that loads a model.
+struct ModelOptions {
+  std::string model;  // empty: the default model in the cache
+  GenerationProfile profile;
+  std::string sampling = "auto";  // ar, diffusion or auto (from the architecture)
+  std::string pooling = std::string(pool::ReferenceRunningMean::id);
+  std::string layer = "final";
+  std::string metric = "cosine";
+  std::string system_prompt = std::string(text::default_system_prompt);
+  bool no_system_prompt = false;
+  bool reference_double_bos = false;
+  int threads = 0;
+  std::string device = "cpu";
+  int64_t batch_size = 8;
+};
+
+// Flags of the center build.
+struct CenterOptions {
+  std::string harmless;  // empty: the built-in harmless set
+  std::string harmful;   // empty: the built-in harmful set
+  std::string harmless_field;
+  std::string harmful_field;
+  std::optional<std::size_t> n;
+  bool allow_unfiltered = false;
+};
+
+struct RunOptions {
+  ModelOptions model;
+  CenterOptions centers;
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  std::string prompts_field;
+  std::string out;
+  std::string centers_file;  // reuse these centers instead of building
+  bool rebuild = false;
+};
+
+struct CentersVerbOptions {
+  ModelOptions model;
+  CenterOptions centers;
+  std::string out;
+};
+
+template <class... Metrics>
+struct MetricChoice {
+  static std::vector<std::string> ids() { return {std::string(Metrics::id)...}; }
+  template <class Work>
+  static bool visit(std::string_view id, Work&& work) {
+    return ((id == Metrics::id ? (work(Metrics{}), true) : false) || ...);
+  }
+};
+using ToolMetrics = MetricChoice<metric::Cosine, metric::Angular, metric::Euclidean, metric::SquaredEuclidean,
+                                 metric::Manhattan>;
+
+fs::path cache_dir() {
+  if (const char* dir = std::getenv("SRI_CACHE_DIR"); dir != nullptr && *dir != '\0') return dir;
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return fs::path(home) / ".cache/sri";
+  return ".cache/sri";
+}
+
+// The model `sri run` uses without --model: SmolLM2-135M-Instruct, fetched by scripts/fetch-models.sh.
+fs::path default_model_path() { return cache_dir() / "models/SmolLM2-135M-Instruct.Q4_1.gguf"; }
+
+fs::path resolve_model(const ModelOptions& options) {
+  if (!options.model.empty()) {
+    if (!fs::exists(options.model)) {
+      raise("sri.cli.file_not_found",
+            fmt::format("--model: {} does not exist; pass a .gguf file or a Hugging Face folder", options.model));
+    }
+    return options.model;
+  }
+  const fs::path path = default_model_path();
+  if (!fs::exists(path)) {
+    raise("sri.cli.file_not_found", fmt::format("the default model {} is not in the cache; run scripts/fetch-models.sh "
+                                                "to download it, or pass --model PATH",
+                                                path.string()));
+  }
+  return path;
+}
+
+void add_model_flags(CLI::App* command, ModelOptions& options) {
+  GenerationProfile& profile = options.profile;
+  command->add_option("--model", options.model,
+                      "Model to load: a .gguf file or a Hugging Face folder (default: SmolLM2-135M-Instruct in "
+                      "$SRI_CACHE_DIR or ~/.cache/sri/models)");
+  command->add_option("--steps", profile.steps, "Generation steps T; one token per step for autoregressive models")
+      ->capture_default_str();
+  command->add_option("--gen-length", profile.gen_length, "Response length in tokens (masked diffusion)")
+      ->capture_default_str();
+  command->add_option("--block-length", profile.block_length, "Block size in tokens (masked diffusion)")
+      ->capture_default_str();
+  command->add_option("--temperature", profile.temperature, "Sampling temperature; 0 is greedy decoding")
+      ->capture_default_str();
+  command->add_option("--cfg-scale", profile.cfg_scale, "Classifier-free guidance scale (masked diffusion); 0 is off")
+      ->capture_default_str();
+  command->add_option("--remasking", profile.remasking, "Remasking rule (masked diffusion): low_confidence or random")
+      ->capture_default_str();
+  command->add_option("--sig-t", profile.sig_t, "Signal temperature tau")->capture_default_str();
+  command->add_option("--eps", profile.eps, "Constant added to norms and distances")->capture_default_str();
+  command->add_option("--seed", profile.seed, "Random seed for temperature > 0")->capture_default_str();
+  command->add_option("--sampling", options.sampling, "Generation strategy: ar, diffusion or auto (from the model)")
+      ->capture_default_str();
+  command->add_option("--pooling", options.pooling,
+                      "Step pooling rule; autoregressive models support reference_running_mean")
+      ->capture_default_str();
+  command->add_option("--layer", options.layer,
+                      "Hook point: 'final' for the final-norm output, or a 0-based decoder layer index")
+      ->capture_default_str();
+  command->add_option("--metric", options.metric, fmt::format("Distance metric: {}", fmt::join(ToolMetrics::ids(), ", ")))
+      ->capture_default_str();
+  command->add_option("--system-prompt", options.system_prompt, "System message of every conversation")
+      ->capture_default_str();
+  command->add_flag("--no-system-prompt", options.no_system_prompt,
+                    "Send no system message (the chat template's default applies)");
+  command->add_flag("--reference-double-bos", options.reference_double_bos,
+                    "Tokenize prompts with special tokens as the reference code does (double BOS on Llama 3)");
+  command->add_option("--threads", options.threads, "CPU threads for the model; 0 keeps libtorch's default")
+      ->capture_default_str();
+  command->add_option("--device", options.device, "Device: cpu or cuda")->capture_default_str();
+  command->add_option("--batch-size", options.batch_size, "Prompts generated together")->capture_default_str();
+}
+
+void add_center_flags(CLI::App* command, CenterOptions& options) {
+  command->add_option("--harmless", options.harmless,
+                      "Harmless prompt set (CSV, JSON, JSON Lines or text); default: the built-in set");
+  command->add_option("--harmful", options.harmful,
+                      "Harmful prompt set (CSV, JSON, JSON Lines or text); default: the built-in set");
+  command->add_option("--harmless-field", options.harmless_field, "CSV column or JSON field of --harmless");
+  command->add_option("--harmful-field", options.harmful_field, "CSV column or JSON field of --harmful");
+  command->add_option("-n", options.n, "Use the first N prompts of each set (default: the whole set)");
+  command->add_flag("--allow-unfiltered", options.allow_unfiltered,
+                    "When no harmless prompt complies or no harmful prompt is refused, use the unfiltered mean "
+                    "of that set instead of failing (recorded in the centers)");
+}
+
+// Checks every flag that needs no model, so mistakes are reported before the slow load.
+void validate_model_options(const ModelOptions& options) {
+  const GenerationProfile& profile = options.profile;
+  if (profile.steps < 1) raise("sri.cli.invalid_value", fmt::format("--steps must be at least 1, got {}", profile.steps));
+  if (profile.gen_length < 1 || profile.block_length < 1) {
+    raise("sri.cli.invalid_value", fmt::format("--gen-length and --block-length must be at least 1, got {} and {}",
+                                               profile.gen_length, profile.block_length));
+  }
+  if (!(profile.temperature >= 0.0) || !std::isfinite(profile.temperature)) {
+    raise("sri.cli.invalid_value", fmt::format("--temperature must be a finite number >= 0, got {}", profile.temperature));
+  }
+  if (!(profile.cfg_scale >= 0.0) || !std::isfinite(profile.cfg_scale)) {
+    raise("sri.cli.invalid_value", fmt::format("--cfg-scale must be a finite number >= 0, got {}", profile.cfg_scale));
+  }
+  if (profile.remasking != "low_confidence" && profile.remasking != "random") {
+    raise("sri.cli.invalid_value",
+          fmt::format("--remasking must be low_confidence or random, got '{}'", profile.remasking));
+  }
+  // The masked-diffusion schedule's constraints; autoregressive runs record the two lengths in
+  // the profile, so an impossible pair is rejected for them too.
+  if (profile.gen_length % profile.block_length != 0) {
+    raise("sri.cli.invalid_value", fmt::format("--gen-length {} must be divisible by --block-length {}",
+                                               profile.gen_length, profile.block_length));
+  }
+  const int64_t blocks = profile.gen_length / profile.block_length;
+  if (profile.steps % blocks != 0) {
+    raise("sri.cli.invalid_value", fmt::format("--steps {} must be divisible by the number of blocks {} "
+                                               "(--gen-length {} / --block-length {})",
+                                               profile.steps, blocks, profile.gen_length, profile.block_length));
+  }
+  check_signal_params(SignalParams{profile.sig_t, profile.eps});
+  if (options.sampling != "auto" && options.sampling != "ar" && options.sampling != "diffusion") {
+    raise("sri.cli.invalid_value", fmt::format("--sampling must be ar, diffusion or auto, got '{}'", options.sampling));
+  }
+  if (!ToolMetrics::visit(options.metric, [](auto) {})) {
+    raise("sri.cli.invalid_value", fmt::format("--metric '{}' is unknown; choose one of {}", options.metric,
+                                               fmt::join(ToolMetrics::ids(), ", ")));
+  }
+  if (options.device != "cpu" && options.device != "cuda") {
+    raise("sri.cli.invalid_value", fmt::format("--device must be cpu or cuda, got '{}'", options.device));
+  }
+  if (options.device == "cuda" && !at::hasCUDA()) {
+    raise("sri.cli.invalid_value", "--device cuda was requested but this libtorch build has no CUDA support or no GPU "
+                                   "is visible; use --device cpu");
+  }
+  if (options.threads < 0) raise("sri.cli.invalid_value", fmt::format("--threads must be >= 0, got {}", options.threads));
+  if (options.batch_size < 1) {
+    raise("sri.cli.invalid_value", fmt::format("--batch-size must be at least 1, got {}", options.batch_size));
+  }
+  if (options.layer != "final") {
+    const bool digits = !options.layer.empty() && options.layer.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits) {
+      raise("sri.cli.invalid_value",
+            fmt::format("--layer must be 'final' or a 0-based layer index, got '{}'", options.layer));
+    }
+  }
+}
+
+// Checks the flags against the model's kind, after opening its metadata but before loading weights.
+void validate_for_architecture(const ModelOptions& options, const std::string& architecture) {
+  const bool diffusion = architecture == "llada" || architecture == "dream";
+  const std::string sampling = options.sampling == "auto" ? (diffusion ? "diffusion" : "ar") : options.sampling;
+  if (sampling == "diffusion" && !diffusion) {
+    raise("sri.cli.invalid_value", fmt::format("--sampling diffusion needs a masked-diffusion model (llada, dream), "
+                                               "but the model is a {} decoder; use --sampling ar",
+                                               architecture));
+  }
+  if (diffusion) {
+    // NOTE: the masked-diffusion strategies exist in the library (generate/masked_diffusion.hpp)
+    // but the tool does not run them yet.
+    raise("sri.cli.unsupported", fmt::format("the sri tool does not run {} (masked diffusion) models yet; use the "
+                                             "library's masked-diffusion strategy from C++",
+                                             architecture));
+  }
+  if (options.pooling != pool::ReferenceRunningMean::id) {
+    raise("sri.cli.invalid_value",
+          fmt::format("--pooling {} is not available for autoregressive models; use {}", options.pooling,
+                      pool::ReferenceRunningMean::id));
+  }
+}
+
+std::vector<std::string> read_set(const std::string& path, const std::string& field, std::optional<std::size_t> n,
+                                  std::string_view flag, std::span<const std::string_view> builtin) {
+  if (path.empty()) {
+    std::vector<std::string> prompts(builtin.begin(), builtin.end());
+    if (n) {
+      if (*n == 0 || *n > prompts.size()) {
+        raise("sri.cli.invalid_value", fmt::format("-n {} is outside the built-in set of {} prompts for {}; pass a "
+                                                   "value from 1 to {} or give {} FILE",
+                                                   *n, prompts.size(), flag, prompts.size(), flag));
+      }
+      prompts.resize(*n);
+    }
+    return prompts;
+  }
+  require_input_file(path, flag);
+  if (n && *n == 0) raise("sri.cli.invalid_value", "-n must be at least 1");
+  io::PromptSetOptions options;
+  options.field = field;
+  options.limit = n;
+  return io::read_prompts(path, options);
+}
+
+PromptSetSource set_source(const std::string& path, std::string_view builtin_name) {
+  if (path.empty()) return {std::string(builtin_name), "builtin"};
+  return {fs::path(path).stem().string(), fs::absolute(path).string()};
+}
+
+// Creates the output folder and checks that a file can be written there, before any slow work.
+void prepare_output_folder(const fs::path& folder, std::string_view flag) {
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error) {
+    raise("sri.cli.output_not_writable",
+          fmt::format("{}: cannot create the folder {}: {}; choose a writable location", flag, folder.string(),
+                      error.message()));
+  }
+  require_output_folder(folder / "probe", flag);
+}
+
+WrapperOptions wrapper_options(const ModelOptions& options) {
+  WrapperOptions out;
+  out.runtime.threads = options.threads;
+  if (options.device == "cuda") {
+    out.runtime.device = at::Device(at::kCUDA);
+    out.runtime.dtype = at::kBFloat16;
+  }
+  out.system_prompt = options.no_system_prompt ? std::nullopt : std::optional<std::string>(options.system_prompt);
+  out.reference_double_bos = options.reference_double_bos;
+  out.batch_size = options.batch_size;
+  out.signal = SignalParams{options.profile.sig_t, options.profile.eps};
+  return out;
+}
+
+model::HookPoint hook_point_of(const ModelOptions& options) {
+  if (options.layer == "final") return model::HookPoint::final_norm_out();
+  return model::HookPoint::resid_post(std::stoll(options.layer));
+}
+
+void print_rates(const CentersMetadata& meta, bool quiet) {
+  if (quiet) return;
+  fmt::print(stderr, "refusal rates: harmless {} of {} ({:.1f}%), harmful {} of {} ({:.1f}%); filtering: {}\n",
+             meta.harmless.refused, meta.harmless.n, 100.0 * meta.harmless.refusal_rate(), meta.harmful.refused,
+             meta.harmful.n, 100.0 * meta.harmful.refusal_rate(), to_string(meta.filtering));
+}
+
+// Returns true when `file` holds centers built for this request from the same prompt sets.
+bool reusable(const fs::path& file, const CentersRequest& request, const PromptSetSource& harmless,
+              const PromptSetSource& harmful, std::size_t harmless_n, std::size_t harmful_n, std::string& why) {
+  if (!fs::exists(file)) return false;
+  try {
+    const io::CentersFile stored = io::load_centers(file);
+    if (!stored.metadata) {
+      why = "it has no metadata";
+      return false;
+    }
+    check_compatible(*stored.metadata, request);
+    const CentersMetadata& meta = *stored.metadata;
+    if (meta.harmless.source != harmless.source || meta.harmful.source != harmful.source ||
+        meta.harmless.n != static_cast<int64_t>(harmless_n) || meta.harmful.n != static_cast<int64_t>(harmful_n)) {
+      why = "it was built from other prompt sets";
+      return false;
+    }
+    return true;
+  } catch (const Error& error) {
+    why = error.what();
+    return false;
+  }
+}
+
+// Builds centers, or reuses `file` when it matches; writes them to `file`.
+template <class Wrapped>
+Centers obtain_centers(Wrapped& wrapper, const CenterOptions& options, const fs::path& file, bool rebuild,
+                       const GlobalOptions& globals) {
+  const PromptSetSource harmless_source = set_source(options.harmless, "builtin-harmless");
+  const PromptSetSource harmful_source = set_source(options.harmful, "builtin-harmful");
+  const std::vector<std::string> harmless =
+      read_set(options.harmless, options.harmless_field, options.n, "--harmless", builtin::harmless_prompts);
+  const std::vector<std::string> harmful =
+      read_set(options.harmful, options.harmful_field, options.n, "--harmful", builtin::harmful_prompts);
+
+  std::string why;
+  if (!rebuild && reusable(file, wrapper.centers_request(), harmless_source, harmful_source, harmless.size(),
+                           harmful.size(), why)) {
+    io::CentersFile stored = io::load_centers(file);
+    if (!globals.quiet) fmt::print(stderr, "reusing centers {}\n", file.string());
+    print_rates(*stored.metadata, globals.quiet);
+    return Centers{std::move(stored.centers), *stored.metadata};
+  }
+  if (!why.empty() && !globals.quiet) fmt::print(stderr, "rebuilding centers: the existing {} does not match ({})\n", file.string(), why);
+
+  CenterBuildOptions build;
+  build.harmless = harmless_source;
+  build.harmful = harmful_source;
+  build.allow_unfiltered = options.allow_unfiltered;
+  build.resume_file = file.parent_path() / (file.stem().string() + ".progress.safetensors");
+  if (fs::exists(build.resume_file) && !globals.quiet) {
+    fmt::print(stderr, "resuming the center build from {}\n", build.resume_file.string());
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  ProgressBar bar(stderr, ProgressBar::mode_for(stderr, globals.quiet));
+  Centers centers = wrapper.build_centers(harmless, harmful, build, std::ref(bar));
+  bar.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  io::write_centers(file, centers.pair, centers.metadata);
+  if (!globals.quiet) fmt::print(stderr, "wrote centers {} in {:.1f} s\n", file.string(), seconds);
+  print_rates(centers.metadata, globals.quiet);
+  return centers;
+}
+
+struct TestPrompts {
+  std::vector<std::string> labels;
+  std::vector<std::string> texts;
+  bool builtin = false;
+};
+
+TestPrompts read_test_prompts(const RunOptions& options) {
+  TestPrompts out;
+  for (const std::string& prompt : options.prompts) {
+    if (prompt.empty()) raise("sri.cli.invalid_value", "--prompt must not be empty");
+    out.texts.push_back(prompt);
+  }
+  if (!options.prompts_file.empty()) {
+    require_input_file(options.prompts_file, "--prompts");
+    io::PromptSetOptions set;
+    set.field = options.prompts_field;
+    for (std::string& prompt : io::read_prompts(options.prompts_file, set)) out.texts.push_back(std::move(prompt));
+  }
+  if (out.texts.empty()) {
+    for (const builtin::TestPrompt& prompt : builtin::test_prompts) {
+      out.labels.emplace_back(prompt.label);
+      out.texts.emplace_back(prompt.text);
+    }
+    out.builtin = true;
+    return out;
+  }
+  for (std::size_t i = 0; i < out.texts.size(); ++i) out.labels.push_back(fmt::format("prompt {}", i + 1));
+  return out;
+}
+
+std::string ellipsize(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+  return std::string(text.substr(0, cut)) + "...";
+}
+
+// Scores the test prompts and writes signals.json, signals.csv, signal.png and signal.svg.
+template <class Wrapped>
+void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions& options, const fs::path& folder,
+                     const GlobalOptions& globals) {
+  const TestPrompts tests = read_test_prompts(options);
+  check_compatible(centers.metadata, wrapper.centers_request());
+
+  ProgressBar bar(stderr, ProgressBar::mode_for(stderr, globals.quiet));
+  std::vector<GenerationRun> runs = wrapper.generate(tests.texts, std::ref(bar), "scoring");
+  bar.finish();
+
+  io::SignalSet set;
+  std::vector<plot::Series> series;
+  ToolMetrics::visit(options.model.metric, [&](auto metric) {
+    const SignalKernel<decltype(metric)> kernel(centers.pair, SignalParams{wrapper.profile().sig_t, wrapper.profile().eps},
+                                                metric);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const GenerationRun& run = runs[i];
+      const RowVectorXf sigma = kernel.score(run.phi);  // [T]
+      io::SignalRecord record;
+      record.name = tests.labels[i];
+      record.signal.assign(sigma.data(), sigma.data() + sigma.size());
+      record.prompt = run.prompt;
+      record.response = run.response;
+      record.refusal = run.refusal;
+      record.text_signal = std::vector<double>(run.text_signal.begin(), run.text_signal.end());
+      record.steps = run.steps;
+      set.signals.push_back(record);
+      // Built-in prompts carry a short label; user prompts are labelled with their own words.
+      const std::string label = tests.builtin ? tests.labels[i] : ellipsize(run.prompt, 40);
+      series.push_back(plot::Series{label, std::vector<float>(sigma.data(), sigma.data() + sigma.size()),
+                                    run.text_signal});
+    }
+  });
+
+  const CentersMetadata& meta = centers.metadata;
+  set.metadata = {{"model", meta.model_name},
+                  {"model_identity", meta.model_identity},
+                  {"hook_point", meta.hook_point},
+                  {"pooling", meta.pooling},
+                  {"metric", options.model.metric},
+                  {"profile", detail::profile_to_json(wrapper.profile())},
+                  {"centers", {{"harmless", meta.harmless.source}, {"harmful", meta.harmful.source},
+                               {"n_harmless", meta.harmless.n}, {"n_harmful", meta.harmful.n},
+                               {"filtering", std::string(to_string(meta.filtering))}}},
+                  {"library_version", version_string}};
+  io::write_signals_json(folder / "signals.json", set);
+  io::write_signals_csv(folder / "signals.csv", set);
+
+  plot::FigureOptions figure;
+  figure.title = fmt::format("SRI signal: {}", meta.model_name);
+  plot::write_figure(folder / "signal.png", series, figure);
+  plot::write_figure(folder / "signal.svg", series, figure);
+
+  fmt::print("{:<12} {:>8} {:>9} {:>9} {:>6}  {}\n", "prompt", "refusal", "final σ", "min σ", "steps", "response");
+  for (const io::SignalRecord& record : set.signals) {
+    const double final_sigma = record.signal.back();
+    const double min_sigma = *std::min_element(record.signal.begin(), record.signal.end());
+    std::string response = *record.response;
+    for (char& c : response) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    fmt::print("{:<12} {:>8} {:>9.4f} {:>9.4f} {:>6}  {}\n", ellipsize(record.name, 12), *record.refusal ? "yes" : "no",
+               final_sigma, min_sigma, *record.steps, ellipsize(response, 60));
+  }
+  if (!globals.quiet) fmt::print(stderr, "wrote {}\n", (folder / "signals.json").string());
+}
+
+template <class Hook, class Work>
+void with_wrapper(const ModelOptions& options, const fs::path& model_path, const GlobalOptions& globals, Work&& work) {
+  using Wrapped = Wrapper<model::Llama, Strategy, Hook>;
+  const auto start = std::chrono::steady_clock::now();
+  if (options.profile.temperature > 0.0) {
+    // NOTE: the tool's compositions decode greedily; temperature > 0 is available from C++ through
+    // sri::generate::Autoregressive<sri::sample::Seeded>.
+    raise("sri.cli.unsupported",
+          "--temperature > 0 is not available in the sri tool yet; use 0 (greedy), or sample from C++ with "
+          "sri::generate::Autoregressive<sri::sample::Seeded>");
+  }
+  GenerationProfile profile = options.profile;
+  profile.sampler = "greedy";
+  Wrapped wrapper(model_path, Strategy(profile.steps), profile, wrapper_options(options), hook_point_of(options));
+  if (!globals.quiet) {
+    fmt::print(stderr, "loaded {} ({}, hidden size {}, {} layers) in {:.1f} s\n", wrapper.checkpoint().display_name(),
+               wrapper.checkpoint().architecture(), wrapper.hidden_size(), wrapper.backbone().config().num_layers,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  work(wrapper);
+}
+
+template <class Work>
+void dispatch_hook(const ModelOptions& options, const fs::path& model_path, const GlobalOptions& globals, Work&& work) {
+  if (options.layer == "final") {
+    with_wrapper<FinalNormHook>(options, model_path, globals, work);
+  } else {
+    with_wrapper<LayerHook>(options, model_path, globals, work);
+  }
+}
+
+std::string architecture_of(const fs::path& model_path) {
+  return io::Checkpoint::open(model_path)->architecture();
+}
+
+std::string display_name_of(const fs::path& model_path) {
+  return io::Checkpoint::open(model_path)->display_name();
+}
+
+void run_verb(const RunOptions& options, const GlobalOptions& globals) {
+  validate_model_options(options.model);
+  const fs::path model_path = resolve_model(options.model);
+  validate_for_architecture(options.model, architecture_of(model_path));
+  const fs::path folder = options.out.empty() ? fs::path("results") / display_name_of(model_path) : fs::path(options.out);
+  prepare_output_folder(folder, "--out");
+  read_test_prompts(options);  // reports a bad prompt file before the model loads
+  if (!options.centers_file.empty()) require_input_file(options.centers_file, "--centers");
+
+  dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
+    Centers centers;
+    if (!options.centers_file.empty()) {
+      io::CentersFile stored = io::load_centers(options.centers_file);
+      if (!stored.metadata) {
+        raise("sri.cli.centers_without_metadata",
+              fmt::format("--centers {} carries no metadata (a reference .pt file), so it cannot be checked against "
+                          "this model and profile; score saved activations with 'sri signal --activations' instead",
+                          options.centers_file));
+      }
+      centers = Centers{std::move(stored.centers), *stored.metadata};
+    } else {
+      centers = obtain_centers(wrapper, options.centers, folder / "centers.safetensors", options.rebuild, globals);
+    }
+    score_and_write(wrapper, centers, options, folder, globals);
+  });
+}
+
+void centers_verb(const CentersVerbOptions& options, const GlobalOptions& globals) {
+  validate_model_options(options.model);
+  const fs::path model_path = resolve_model(options.model);
+  validate_for_architecture(options.model, architecture_of(model_path));
+  const fs::path file = options.out.empty() ? fs::path("results") / display_name_of(model_path) / "centers.safetensors"
+                                            : fs::path(options.out);
+  prepare_output_folder(file.parent_path().empty() ? fs::path(".") : file.parent_path(), "--out");
+  dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
+    obtain_centers(wrapper, options.centers, file, /*rebuild=*/true, globals);
+  });
+}
+
+}  // namespace
+
+Verb add_run_verb(CLI::App& app, const GlobalOptions& globals) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* command = app.add_subcommand(
+      "run", "Build (or reuse) the centers, generate the test prompts and write their SRI signals, a CSV and a figure");
+  add_model_flags(command, options->model);
+  add_center_flags(command, options->centers);
+  command->add_option("--prompt", options->prompts, "Test prompt (repeatable); default: three built-in prompts");
+  command->add_option("--prompts", options->prompts_file, "File of test prompts (CSV, JSON, JSON Lines or text)");
+  command->add_option("--prompts-field", options->prompts_field, "CSV column or JSON field of --prompts");
+  command->add_option("--out", options->out, "Output folder (default: results/<model name>)");
+  command->add_option("--centers", options->centers_file, "Use these centers (library safetensors) instead of building");
+  command->add_flag("--rebuild", options->rebuild, "Build the centers even when matching ones exist in the output folder");
+  return Verb{command, [options, &globals] { run_verb(*options, globals); }};
+}
+
+Verb add_centers_verb(CLI::App& app, const GlobalOptions& globals) {
+  auto options = std::make_shared<CentersVerbOptions>();
+  CLI::App* command = app.add_subcommand("centers", "Build the harmless and harmful centers of a model and write them");
+  add_model_flags(command, options->model);
+  add_center_flags(command, options->centers);
+  command->add_option("--out", options->out, "Centers file (default: results/<model name>/centers.safetensors)");
+  return Verb{command, [options, &globals] { centers_verb(*options, globals); }};
+}
+
+}  // namespace sri::cli
