@@ -242,6 +242,10 @@ TEST_CASE("invalid input raises the documented ids") {
   FigureOptions bad_scale;
   bad_scale.scale = 0.0;
   CHECK(error_id({{"ok", {0.5F}, {}}}, bad_scale) == "sri.plot.invalid_option");
+  FigureOptions too_many_pixels;
+  too_many_pixels.width = 8000.0;
+  too_many_pixels.scale = 5.0;
+  CHECK(error_id({{"ok", {0.5F}, {}}}, too_many_pixels) == "sri.plot.invalid_option");
   FigureOptions bad_width;
   bad_width.width = 10.0;
   CHECK(error_id({{"ok", {0.5F}, {}}}, bad_width) == "sri.plot.invalid_option");

@@ -6,6 +6,8 @@
 // text-level signal per prompt in the same colour, and a legend to the right of the data.
 //
 // Pure functions from data to bytes or to a file: nothing here reads global state or prints.
+// NOTE: text uses Cairo's toy font API with one family (DejaVu Sans), which has no fallback, so
+// characters outside DejaVu (CJK, for example) are drawn as empty boxes in the PNG.
 
 #include <sri/error.hpp>
 #include <sri/io/atomic_file.hpp>
@@ -45,6 +47,9 @@ struct FigureOptions {
 };
 
 enum class FigureFormat { png, svg };
+
+// Largest PNG width or height in pixels: Cairo image surfaces stop at 32767.
+inline constexpr long max_png_side = 32767;
 
 // Band and guide colours, public so that callers and tests can find them in a rendered image.
 inline constexpr Color compliance_band_color = rgb(0xDDEFD9);  // soft green: sigma >= 0.5
@@ -464,8 +469,15 @@ inline std::string render_figure(std::span<const Series> series, const FigureOpt
     detail::draw_figure(canvas, series, options, layout, entries, measure);
     return canvas.svg();
   }
-  PngCanvas canvas(static_cast<int>(std::lround(layout.width * options.scale)),
-                   static_cast<int>(std::lround(layout.height * options.scale)), options.scale);
+  const auto pixel_width = std::lround(layout.width * options.scale);
+  const auto pixel_height = std::lround(layout.height * options.scale);
+  if (pixel_width > max_png_side || pixel_height > max_png_side) {
+    raise("sri.plot.invalid_option",
+          fmt::format("the PNG would be {} x {} pixels, above Cairo's limit of {} per side; lower the scale or the "
+                      "figure size",
+                      pixel_width, pixel_height, max_png_side));
+  }
+  PngCanvas canvas(static_cast<int>(pixel_width), static_cast<int>(pixel_height), options.scale);
   detail::draw_figure(canvas, series, options, layout, entries, measure);
   return canvas.png();
 }
