@@ -323,7 +323,7 @@ void print_rates(const CentersMetadata& meta, bool quiet) {
              meta.harmful.n, 100.0 * meta.harmful.refusal_rate(), to_string(meta.filtering));
 }
 
-// Returns true when `file` holds centers built for this request from the same prompt sets.
+// Returns true when `file` contains centers built for this request from the same prompt sets.
 bool reusable(const fs::path& file, const CentersRequest& request, const PromptSetSource& harmless,
               const PromptSetSource& harmful, std::size_t harmless_n, std::size_t harmful_n, std::string& why) {
   if (!fs::exists(file)) return false;
@@ -425,22 +425,27 @@ std::string ellipsize(std::string_view text, std::size_t max_bytes) {
   return std::string(text.substr(0, cut)) + "...";
 }
 
-// Scores the test prompts and writes signals.json, signals.csv, signal.png and signal.svg.
+// Signals of the test prompts, ready for the JSON and CSV writers and the figure.
+struct ScoredTests {
+  io::SignalSet set;
+  std::vector<plot::Series> series;
+};
+
+// Generates the test prompts and scores them against `centers` with the metric named `metric_id`.
 template <class Wrapped>
-void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions& options, const fs::path& folder,
-                     const GlobalOptions& globals) {
-  const TestPrompts tests = read_test_prompts(options);
+ScoredTests score_tests(Wrapped& wrapper, const Centers& centers, const TestPrompts& tests, const std::string& metric_id,
+                        const GlobalOptions& globals) {
   check_compatible(centers.metadata, wrapper.centers_request());
 
   ProgressBar bar(stderr, ProgressBar::mode_for(stderr, globals.quiet));
   std::vector<GenerationRun> runs = wrapper.generate(tests.texts, std::ref(bar), "scoring");
   bar.finish();
 
-  io::SignalSet set;
-  std::vector<plot::Series> series;
-  ToolMetrics::visit(options.model.metric, [&](auto metric) {
-    const SignalKernel<decltype(metric)> kernel(centers.pair, SignalParams{wrapper.profile().sig_t, wrapper.profile().eps},
-                                                metric);
+  ScoredTests out;
+  const SignalParams params{wrapper.profile().sig_t, wrapper.profile().eps};
+  ToolMetrics::visit(metric_id, [&](auto metric) {
+    if constexpr (requires { metric.eps; }) metric.eps = params.eps;  // the reference uses one eps for both
+    const SignalKernel<decltype(metric)> kernel(centers.pair, params, metric);
     for (std::size_t i = 0; i < runs.size(); ++i) {
       const GenerationRun& run = runs[i];
       const RowVectorXf sigma = kernel.score(run.phi);  // [T]
@@ -452,44 +457,58 @@ void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions&
       record.refusal = run.refusal;
       record.text_signal = std::vector<double>(run.text_signal.begin(), run.text_signal.end());
       record.steps = run.steps;
-      set.signals.push_back(record);
+      out.set.signals.push_back(record);
       // Built-in prompts carry a short label; user prompts are labelled with their own words.
       const std::string label = tests.builtin ? tests.labels[i] : ellipsize(run.prompt, 40);
-      series.push_back(plot::Series{label, std::vector<float>(sigma.data(), sigma.data() + sigma.size()),
-                                    run.text_signal});
+      out.series.push_back(plot::Series{label, std::vector<float>(sigma.data(), sigma.data() + sigma.size()),
+                                        run.text_signal});
     }
   });
 
   const CentersMetadata& meta = centers.metadata;
-  set.metadata = {{"model", meta.model_name},
-                  {"model_identity", meta.model_identity},
-                  {"hook_point", meta.hook_point},
-                  {"pooling", meta.pooling},
-                  {"metric", options.model.metric},
-                  {"profile", detail::profile_to_json(wrapper.profile())},
-                  {"centers", {{"harmless", meta.harmless.source}, {"harmful", meta.harmful.source},
-                               {"n_harmless", meta.harmless.n}, {"n_harmful", meta.harmful.n},
-                               {"filtering", std::string(to_string(meta.filtering))}}},
-                  {"library_version", version_string}};
-  io::write_signals_json(folder / "signals.json", set);
-  io::write_signals_csv(folder / "signals.csv", set);
+  out.set.metadata = {{"model", meta.model_name},
+                      {"model_identity", meta.model_identity},
+                      {"hook_point", meta.hook_point},
+                      {"pooling", meta.pooling},
+                      {"metric", metric_id},
+                      {"profile", detail::profile_to_json(wrapper.profile())},
+                      {"centers", {{"harmless", meta.harmless.source}, {"harmful", meta.harmful.source},
+                                   {"n_harmless", meta.harmless.n}, {"n_harmful", meta.harmful.n},
+                                   {"filtering", std::string(to_string(meta.filtering))}}},
+                      {"library_version", version_string}};
+  return out;
+}
 
-  plot::FigureOptions figure;
-  figure.title = fmt::format("SRI signal: {}", meta.model_name);
-  plot::write_figure(folder / "signal.png", series, figure);
-  plot::write_figure(folder / "signal.svg", series, figure);
-
+// Prints one line per prompt: verdict, final and lowest sigma, steps and the start of the response.
+void print_signal_table(const io::SignalSet& set) {
   fmt::print("{:<12} {:>8} {:>9} {:>9} {:>6}  {}\n", "prompt", "refusal", "final σ", "min σ", "steps", "response");
   for (const io::SignalRecord& record : set.signals) {
     const double final_sigma = record.signal.back();
     const double min_sigma = *std::min_element(record.signal.begin(), record.signal.end());
-    std::string response = *record.response;
+    std::string response = record.response.value_or("");
     for (char& c : response) {
       if (c == '\n' || c == '\r' || c == '\t') c = ' ';
     }
-    fmt::print("{:<12} {:>8} {:>9.4f} {:>9.4f} {:>6}  {}\n", ellipsize(record.name, 12), *record.refusal ? "yes" : "no",
-               final_sigma, min_sigma, *record.steps, ellipsize(response, 60));
+    fmt::print("{:<12} {:>8} {:>9.4f} {:>9.4f} {:>6}  {}\n", ellipsize(record.name, 12),
+               record.refusal.value_or(false) ? "yes" : "no", final_sigma, min_sigma, record.steps.value_or(0),
+               ellipsize(response, 60));
   }
+}
+
+// Scores the test prompts and writes signals.json, signals.csv, signal.png and signal.svg.
+template <class Wrapped>
+void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions& options, const fs::path& folder,
+                     const GlobalOptions& globals) {
+  const ScoredTests scored = score_tests(wrapper, centers, read_test_prompts(options), options.model.metric, globals);
+  io::write_signals_json(folder / "signals.json", scored.set);
+  io::write_signals_csv(folder / "signals.csv", scored.set);
+
+  plot::FigureOptions figure;
+  figure.title = fmt::format("SRI signal: {}", centers.metadata.model_name);
+  plot::write_figure(folder / "signal.png", scored.series, figure);
+  plot::write_figure(folder / "signal.svg", scored.series, figure);
+
+  print_signal_table(scored.set);
   if (!globals.quiet) fmt::print(stderr, "wrote {}\n", (folder / "signals.json").string());
 }
 
@@ -532,6 +551,19 @@ std::string display_name_of(const fs::path& model_path) {
   return io::Checkpoint::open(model_path)->display_name();
 }
 
+// Loads centers that carry metadata; the model verbs need it to check the request.
+Centers centers_with_metadata(const std::string& path) {
+  require_input_file(path, "--centers");
+  io::CentersFile stored = io::load_centers(path);
+  if (!stored.metadata) {
+    raise("sri.cli.centers_without_metadata",
+          fmt::format("--centers {} carries no metadata (a reference .pt file), so it cannot be checked against "
+                      "this model and profile; score saved activations with 'sri signal --activations' instead",
+                      path));
+  }
+  return Centers{std::move(stored.centers), *stored.metadata};
+}
+
 void run_verb(const RunOptions& options, const GlobalOptions& globals) {
   validate_model_options(options.model);
   const fs::path model_path = resolve_model(options.model);
@@ -544,14 +576,7 @@ void run_verb(const RunOptions& options, const GlobalOptions& globals) {
   dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
     Centers centers;
     if (!options.centers_file.empty()) {
-      io::CentersFile stored = io::load_centers(options.centers_file);
-      if (!stored.metadata) {
-        raise("sri.cli.centers_without_metadata",
-              fmt::format("--centers {} carries no metadata (a reference .pt file), so it cannot be checked against "
-                          "this model and profile; score saved activations with 'sri signal --activations' instead",
-                          options.centers_file));
-      }
-      centers = Centers{std::move(stored.centers), *stored.metadata};
+      centers = centers_with_metadata(options.centers_file);
     } else {
       centers = obtain_centers(wrapper, options.centers, folder / "centers.safetensors", options.rebuild, globals);
     }
@@ -572,6 +597,52 @@ void centers_verb(const CentersVerbOptions& options, const GlobalOptions& global
 }
 
 }  // namespace
+
+void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& globals) {
+  if (!request.json_output.empty()) {
+    require_extension(request.json_output, {".json"}, "--json");
+    require_output_folder(request.json_output, "--json");
+  }
+  if (!request.csv_output.empty()) {
+    require_extension(request.csv_output, {".csv"}, "--csv");
+    require_output_folder(request.csv_output, "--csv");
+  }
+  const Centers centers = centers_with_metadata(request.centers);
+
+  // The profile, hook point and pooling rule come from the centers, so scoring repeats the
+  // conditions they were built under; sig_t and eps are scoring parameters and may differ.
+  ModelOptions options;
+  options.model = request.model;
+  options.profile = centers.metadata.profile;
+  options.profile.sig_t = request.sig_t;
+  options.profile.eps = request.eps;
+  options.pooling = centers.metadata.pooling;
+  const model::HookPoint point = model::HookPoint::parse(centers.metadata.hook_point);
+  if (point.kind == model::HookPoint::Kind::resid_post) {
+    options.layer = std::to_string(point.layer);
+  } else if (point.kind != model::HookPoint::Kind::final_norm_out) {
+    raise("sri.cli.unsupported", fmt::format("centers at hook point {} cannot be scored by the tool; it reads "
+                                             "final_norm_out or resid_post.L",
+                                             centers.metadata.hook_point));
+  }
+  options.metric = request.metric;
+  options.threads = request.threads;
+  validate_model_options(options);
+  const fs::path model_path = resolve_model(options);
+  validate_for_architecture(options, architecture_of(model_path));
+
+  RunOptions prompts;
+  prompts.prompts = request.prompts;
+  prompts.prompts_file = request.prompts_file;
+  const TestPrompts tests = read_test_prompts(prompts);
+
+  dispatch_hook(options, model_path, globals, [&](auto& wrapper) {
+    const ScoredTests scored = score_tests(wrapper, centers, tests, options.metric, globals);
+    if (!request.json_output.empty()) io::write_signals_json(request.json_output, scored.set);
+    if (!request.csv_output.empty()) io::write_signals_csv(request.csv_output, scored.set);
+    print_signal_table(scored.set);
+  });
+}
 
 Verb add_run_verb(CLI::App& app, const GlobalOptions& globals) {
   auto options = std::make_shared<RunOptions>();

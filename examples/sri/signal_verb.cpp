@@ -28,6 +28,7 @@ namespace sri::cli {
 namespace {
 
 struct SignalOptions {
+  ModelSignalRequest model;  // the --model form; its other fields are copied from below
   std::string centers;
   std::string activations;
   std::string json_output;
@@ -158,10 +159,20 @@ Verb add_signal_verb(CLI::App& app, const GlobalOptions& globals) {
                       "Centers file: the library's .safetensors centers (sri::io::write_centers) or the "
                       "reference's torch.save((harmless, harmful)) .pt file; two [steps, hidden] tensors")
       ->required();
-  command->add_option("--activations", options->activations,
-                      "Activations file: safetensors with one [steps, hidden] tensor per prompt, or a torch.save .pt "
-                      "file with a list, dict or stacked [prompts, steps, hidden] tensor")
-      ->required();
+  CLI::Option* activations =
+      command->add_option("--activations", options->activations,
+                          "Activations file: safetensors with one [steps, hidden] tensor per prompt, or a torch.save .pt "
+                          "file with a list, dict or stacked [prompts, steps, hidden] tensor");
+  CLI::Option* model = command->add_option(
+      "--model", options->model.model,
+      "Generate the prompts with this model (.gguf or Hugging Face folder) instead of reading activations; the "
+      "centers must be library centers, whose profile, hook point and pooling rule are reused");
+  command->add_option("--prompt", options->model.prompts, "Prompt to generate and score with --model (repeatable)");
+  command->add_option("--prompts", options->model.prompts_file, "File of prompts to generate and score with --model");
+  command->add_option("--threads", options->model.threads, "CPU threads for --model; 0 keeps libtorch's default")
+      ->capture_default_str();
+  activations->excludes(model);
+  model->excludes(activations);
   command->add_option("--json", options->json_output,
                       "Write the signals as JSON: {\"signals\": [{\"name\", \"signal\": [sigma per step]}]} in file "
                       "order, plus \"metadata\"");
@@ -185,7 +196,24 @@ Verb add_signal_verb(CLI::App& app, const GlobalOptions& globals) {
   command->footer(
       "Without --json or --csv, prints a table: steps, first, minimum, mean and last sigma per prompt.\n"
       "Example: sri signal --centers centers.pt --activations acts.safetensors --json signals.json");
-  return Verb{command, [options, &globals] { run_signal(*options, globals); }};
+  return Verb{command, [options, &globals, activations, model] {
+                if (model->count() > 0) {
+                  ModelSignalRequest request = options->model;
+                  request.centers = options->centers;
+                  request.json_output = options->json_output;
+                  request.csv_output = options->csv_output;
+                  request.metric = options->metric;
+                  request.sig_t = options->sig_t;
+                  request.eps = options->eps;
+                  run_model_signal(request, globals);
+                  return;
+                }
+                if (activations->count() == 0) {
+                  raise("sri.cli.missing_input", "sri signal needs --activations FILE, or --model PATH with --prompt "
+                                                 "TEXT or --prompts FILE");
+                }
+                run_signal(*options, globals);
+              }};
 }
 
 }  // namespace sri::cli

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace sri::cli {
@@ -28,6 +29,22 @@ Verb add_centers_verb(CLI::App& app, const GlobalOptions& globals);
 Verb add_signal_verb(CLI::App& app, const GlobalOptions& globals);
 Verb add_judge_verb(CLI::App& app, const GlobalOptions& globals);
 Verb add_plot_verb(CLI::App& app, const GlobalOptions& globals);
+
+// The model form of `sri signal`: generate prompts with a model and score them against centers
+// that carry metadata (model_verbs.cpp).
+struct ModelSignalRequest {
+  std::string model;    // empty: the default model
+  std::string centers;  // library centers file
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  std::string json_output;
+  std::string csv_output;
+  std::string metric = "cosine";
+  double sig_t = 0.1;
+  double eps = 1e-8;
+  int threads = 0;
+};
+void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& globals);
 
 // Adds every verb to `app`, in the order `sri --help` lists them.
 std::vector<Verb> add_verbs(CLI::App& app, const GlobalOptions& globals);
