@@ -61,7 +61,7 @@ struct Runs {
 };
 
 Runs& runs() {
-  static Runs* made = [] {
+  static Runs* instance = [] {
     sri_e2e::require_model_or_skip();
     auto* r = new Runs;
     r->first_out = r->session / "first";
@@ -77,7 +77,7 @@ Runs& runs() {
     r->reused = r->session.run(with(run_args(r->first_out), {"--allow-unfiltered"}));
     return r;
   }();
-  return *made;
+  return *instance;
 }
 
 json parse_string_json(const json& value) {
