@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,10 @@ struct Runs {
 };
 
 Runs& runs() {
-  static Runs* instance = [] {
+  // A static unique_ptr, so the session's destructor removes the temporary folder at exit.
+  static const std::unique_ptr<Runs> instance = [] {
     sri_e2e::require_model_or_skip();
-    auto* r = new Runs;
+    auto r = std::make_unique<Runs>();
     r->first_out = r->session / "first";
     r->rebuilt_out = r->session / "rebuilt";
     r->filtered = r->session.run(run_args(r->first_out));
