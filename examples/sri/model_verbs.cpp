@@ -348,15 +348,31 @@ bool reusable(const fs::path& file, const CentersRequest& request, const PromptS
 }
 
 // Builds centers, or reuses `file` when it matches; writes them to `file`.
+// The two prompt sets of a center build, read before the model loads so that a bad file is
+// reported first.
+struct CenterPrompts {
+  PromptSetSource harmless_source;
+  PromptSetSource harmful_source;
+  std::vector<std::string> harmless;
+  std::vector<std::string> harmful;
+};
+
+CenterPrompts read_center_prompts(const CenterOptions& options) {
+  CenterPrompts out;
+  out.harmless_source = set_source(options.harmless, "builtin-harmless");
+  out.harmful_source = set_source(options.harmful, "builtin-harmful");
+  out.harmless = read_set(options.harmless, options.harmless_field, options.n, "--harmless", builtin::harmless_prompts);
+  out.harmful = read_set(options.harmful, options.harmful_field, options.n, "--harmful", builtin::harmful_prompts);
+  return out;
+}
+
 template <class Wrapped>
-Centers obtain_centers(Wrapped& wrapper, const CenterOptions& options, const fs::path& file, bool rebuild,
-                       const GlobalOptions& globals) {
-  const PromptSetSource harmless_source = set_source(options.harmless, "builtin-harmless");
-  const PromptSetSource harmful_source = set_source(options.harmful, "builtin-harmful");
-  const std::vector<std::string> harmless =
-      read_set(options.harmless, options.harmless_field, options.n, "--harmless", builtin::harmless_prompts);
-  const std::vector<std::string> harmful =
-      read_set(options.harmful, options.harmful_field, options.n, "--harmful", builtin::harmful_prompts);
+Centers obtain_centers(Wrapped& wrapper, const CenterOptions& options, const CenterPrompts& prompts,
+                       const fs::path& file, bool rebuild, const GlobalOptions& globals) {
+  const PromptSetSource& harmless_source = prompts.harmless_source;
+  const PromptSetSource& harmful_source = prompts.harmful_source;
+  const std::vector<std::string>& harmless = prompts.harmless;
+  const std::vector<std::string>& harmful = prompts.harmful;
 
   std::string why;
   if (!rebuild && reusable(file, wrapper.centers_request(), harmless_source, harmful_source, harmless.size(),
@@ -571,14 +587,20 @@ void run_verb(const RunOptions& options, const GlobalOptions& globals) {
   const fs::path folder = options.out.empty() ? fs::path("results") / display_name_of(model_path) : fs::path(options.out);
   prepare_output_folder(folder, "--out");
   read_test_prompts(options);  // reports a bad prompt file before the model loads
-  if (!options.centers_file.empty()) require_input_file(options.centers_file, "--centers");
+  std::optional<CenterPrompts> center_prompts;
+  if (options.centers_file.empty()) {
+    center_prompts = read_center_prompts(options.centers);
+  } else {
+    require_input_file(options.centers_file, "--centers");
+  }
 
   dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
     Centers centers;
     if (!options.centers_file.empty()) {
       centers = centers_with_metadata(options.centers_file);
     } else {
-      centers = obtain_centers(wrapper, options.centers, folder / "centers.safetensors", options.rebuild, globals);
+      centers = obtain_centers(wrapper, options.centers, *center_prompts, folder / "centers.safetensors",
+                               options.rebuild, globals);
     }
     score_and_write(wrapper, centers, options, folder, globals);
   });
@@ -591,8 +613,9 @@ void centers_verb(const CentersVerbOptions& options, const GlobalOptions& global
   const fs::path file = options.out.empty() ? fs::path("results") / display_name_of(model_path) / "centers.safetensors"
                                             : fs::path(options.out);
   prepare_output_folder(file.parent_path().empty() ? fs::path(".") : file.parent_path(), "--out");
+  const CenterPrompts prompts = read_center_prompts(options.centers);
   dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
-    obtain_centers(wrapper, options.centers, file, /*rebuild=*/true, globals);
+    obtain_centers(wrapper, options.centers, prompts, file, /*rebuild=*/true, globals);
   });
 }
 

@@ -85,7 +85,8 @@ struct Centers {
   CentersMetadata metadata;
 };
 
-// Where the prompts of a center build come from, recorded in the centers' metadata.
+// Origin of one prompt set of a center build (a name and a file path), recorded in the
+// centers' metadata.
 struct PromptSetSource {
   std::string name;    // for example "advbench" or "builtin-harmful"
   std::string source;  // file path, or "builtin"
@@ -212,7 +213,7 @@ class Wrapper {
   [[nodiscard]] std::string hook_point() const { return point_.name(); }
   [[nodiscard]] static constexpr std::string_view pooling_id() { return Pool::id; }
 
-  // Token ids of one prompt after the chat template, as the model sees them.
+  // Returns the token ids of one prompt after the chat template, as the model receives them.
   [[nodiscard]] std::vector<int64_t> encode_prompt(std::string_view prompt) const {
     text::ChatEncodeOptions encode;
     encode.system = options_.system_prompt ? std::optional<std::string_view>(*options_.system_prompt) : std::nullopt;
@@ -237,7 +238,7 @@ class Wrapper {
     return runs;
   }
 
-  // What scoring with this wrapper requests from centers.
+  // Returns the request that scoring with this wrapper makes of centers.
   [[nodiscard]] CentersRequest centers_request() const {
     CentersRequest request;
     request.model_identity = checkpoint_->identity();
