@@ -3,6 +3,7 @@
 // File helpers shared by the verbs: reading an input file or standard input with errors that name
 // the flag, and atomic output writes.
 
+#include <sri/core/metric.hpp>
 #include <sri/error.hpp>
 #include <sri/io/atomic_file.hpp>
 
@@ -19,8 +20,24 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sri::cli {
+
+// The metrics that --metric selects by their id.
+template <class... Metrics>
+struct MetricList {
+  static std::vector<std::string> ids() { return {std::string(Metrics::id)...}; }
+
+  // Calls `work(metric)` with a default metric of the type whose id is `id`; returns false when
+  // no type has that id.
+  template <class Work>
+  static bool visit(std::string_view id, Work&& work) {
+    return ((id == Metrics::id ? (work(Metrics{}), true) : false) || ...);
+  }
+};
+using Metrics = MetricList<metric::Cosine, metric::Angular, metric::Euclidean, metric::SquaredEuclidean,
+                           metric::Manhattan>;
 
 // Raises sri.cli.file_not_found unless `path` names an existing regular file (or a device such as
 // /dev/stdin). `flag` names the option that gave the path, for the message.

@@ -85,16 +85,6 @@ struct CentersVerbOptions {
   std::string out;
 };
 
-template <class... Metrics>
-struct MetricChoice {
-  static std::vector<std::string> ids() { return {std::string(Metrics::id)...}; }
-  template <class Work>
-  static bool visit(std::string_view id, Work&& work) {
-    return ((id == Metrics::id ? (work(Metrics{}), true) : false) || ...);
-  }
-};
-using ToolMetrics = MetricChoice<metric::Cosine, metric::Angular, metric::Euclidean, metric::SquaredEuclidean,
-                                 metric::Manhattan>;
 
 fs::path cache_dir() {
   if (const char* dir = std::getenv("SRI_CACHE_DIR"); dir != nullptr && *dir != '\0') return dir;
@@ -150,7 +140,7 @@ void add_model_flags(CLI::App* command, ModelOptions& options) {
   command->add_option("--layer", options.layer,
                       "Hook point: 'final' for the final-norm output, or a 0-based decoder layer index")
       ->capture_default_str();
-  command->add_option("--metric", options.metric, fmt::format("Distance metric: {}", fmt::join(ToolMetrics::ids(), ", ")))
+  command->add_option("--metric", options.metric, fmt::format("Distance metric: {}", fmt::join(Metrics::ids(), ", ")))
       ->capture_default_str();
   command->add_option("--system-prompt", options.system_prompt, "System message of every conversation")
       ->capture_default_str();
@@ -211,9 +201,9 @@ void validate_model_options(const ModelOptions& options) {
   if (options.sampling != "auto" && options.sampling != "ar" && options.sampling != "diffusion") {
     raise("sri.cli.invalid_value", fmt::format("--sampling must be ar, diffusion or auto, got '{}'", options.sampling));
   }
-  if (!ToolMetrics::visit(options.metric, [](auto) {})) {
+  if (!Metrics::visit(options.metric, [](auto) {})) {
     raise("sri.cli.invalid_value", fmt::format("--metric '{}' is unknown; choose one of {}", options.metric,
-                                               fmt::join(ToolMetrics::ids(), ", ")));
+                                               fmt::join(Metrics::ids(), ", ")));
   }
   if (options.device != "cpu" && options.device != "cuda") {
     raise("sri.cli.invalid_value", fmt::format("--device must be cpu or cuda, got '{}'", options.device));
@@ -459,7 +449,7 @@ ScoredTests score_tests(Wrapped& wrapper, const Centers& centers, const TestProm
 
   ScoredTests out;
   const SignalParams params{wrapper.profile().sig_t, wrapper.profile().eps};
-  ToolMetrics::visit(metric_id, [&](auto metric) {
+  Metrics::visit(metric_id, [&](auto metric) {
     if constexpr (requires { metric.eps; }) metric.eps = params.eps;  // the reference uses one eps for both
     const SignalKernel<decltype(metric)> kernel(centers.pair, params, metric);
     for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -487,7 +477,7 @@ ScoredTests score_tests(Wrapped& wrapper, const Centers& centers, const TestProm
                       {"hook_point", meta.hook_point},
                       {"pooling", meta.pooling},
                       {"metric", metric_id},
-                      {"profile", detail::profile_to_json(wrapper.profile())},
+                      {"profile", io::detail::profile_to_json(wrapper.profile())},
                       {"centers", {{"harmless", meta.harmless.source}, {"harmful", meta.harmful.source},
                                    {"n_harmless", meta.harmless.n}, {"n_harmful", meta.harmful.n},
                                    {"filtering", std::string(to_string(meta.filtering))}}},

@@ -39,20 +39,6 @@ struct SignalOptions {
   double eps = 1e-8;
 };
 
-// The metrics that --metric selects by their id.
-template <class... Metrics>
-struct MetricList {
-  static std::vector<std::string> ids() { return {std::string(Metrics::id)...}; }
-
-  // Calls `work(metric)` with a default metric of the type whose id is `id`; returns false when
-  // no type has that id.
-  template <class Work>
-  static bool visit(std::string_view id, Work&& work) {
-    return ((id == Metrics::id ? (work(Metrics{}), true) : false) || ...);
-  }
-};
-using Metrics = MetricList<metric::Cosine, metric::Angular, metric::Euclidean, metric::SquaredEuclidean,
-                           metric::Manhattan>;
 
 io::CentersFile read_centers_file(const std::string& path) {
   require_input_file(path, "--centers");

@@ -37,6 +37,7 @@
 #include <sri/generate/strategy.hpp>
 #include <sri/hook/hook.hpp>
 #include <sri/hook/pooled.hpp>
+#include <sri/io/centers_file.hpp>
 #include <sri/io/checkpoint.hpp>
 #include <sri/io/safetensors.hpp>
 #include <sri/model/backbone.hpp>
@@ -129,13 +130,6 @@ inline std::string prompts_fingerprint(std::span<const std::string> prompts) {
   return buffer;
 }
 
-inline nlohmann::json profile_to_json(const GenerationProfile& profile) {
-  return {{"steps", profile.steps},           {"gen_length", profile.gen_length},
-          {"block_length", profile.block_length}, {"temperature", profile.temperature},
-          {"cfg_scale", profile.cfg_scale},   {"remasking", profile.remasking},
-          {"sig_t", profile.sig_t},           {"eps", profile.eps},
-          {"sampler", profile.sampler},       {"seed", profile.seed}};
-}
 
 }  // namespace detail
 
@@ -410,7 +404,7 @@ class Wrapper {
             {"hook_point", hook_point()},
             {"pooling", std::string(pooling_id())},
             {"judge", std::string(judge_id())},
-            {"profile", detail::profile_to_json(profile_)},
+            {"profile", io::detail::profile_to_json(profile_)},
             {"batch_size", options_.batch_size},
             {"system_prompt", options_.system_prompt ? nlohmann::json(*options_.system_prompt) : nlohmann::json()},
             {"reference_double_bos", options_.reference_double_bos},
