@@ -33,6 +33,7 @@ enum class ChatFamily {
   chatml_smollm2,  // SmolLM2-Instruct: ChatML, default system "You are a helpful AI assistant named SmolLM, ..."
   chatml_qwen2_5,  // Qwen2.5-Instruct: ChatML, default system "You are Qwen, created by Alibaba Cloud. ..."
   llama3_1,        // Llama 3.1 / 3.3 Instruct: header format with the "Cutting Knowledge Date" preamble
+  llada,           // LLaDA-8B-Instruct: Llama 3 header format, BOS <|startoftext|>, no preamble
 };
 
 namespace detail {
@@ -127,13 +128,14 @@ struct KnownTemplate {
 };
 
 // Sources of the recognized texts: SmolLM2-135M-Instruct's GGUF `tokenizer.chat_template`;
-// Qwen2.5-Instruct and Llama 3.1 / 3.3 Instruct tokenizer_config.json `chat_template`, copies
-// in tests/text/templates/ (their README names where each was read).
-inline constexpr std::array<KnownTemplate, 4> known_templates{{
+// Qwen2.5-Instruct, Llama 3.1 / 3.3 Instruct and LLaDA-8B-Instruct tokenizer_config.json
+// `chat_template`, copies in tests/text/templates/ (their README names where each was read).
+inline constexpr std::array<KnownTemplate, 5> known_templates{{
     {0x22d5b3fe02f79526ull, ChatFamily::chatml_smollm2, "SmolLM2-Instruct ChatML"},
     {0xa6338d11cf6f9219ull, ChatFamily::chatml_qwen2_5, "Qwen2.5-Instruct ChatML"},
     {0x764a555c681818cbull, ChatFamily::llama3_1, "Llama 3.1-Instruct"},
     {0x38e9204bee5adfb7ull, ChatFamily::llama3_1, "Llama 3.1/3.3-Instruct (tools default none)"},
+    {0xb656211f005cb47cull, ChatFamily::llada, "LLaDA-8B-Instruct"},
 }};
 
 inline std::string escaped_prefix(std::string_view text, std::size_t max_bytes) {
@@ -156,16 +158,17 @@ inline std::string escaped_prefix(std::string_view text, std::size_t max_bytes) 
 class ChatTemplate {
  public:
   // Recognizes `template_text`. `bos_token` and `eos_token` are the tokenizer's spellings of
-  // those tokens. Templates that print `bos_token` (Llama 3.1) need it.
+  // those tokens. Templates that print `bos_token` (Llama 3.1, LLaDA) need it.
   static ChatTemplate from_text(std::string template_text, std::optional<std::string> bos_token = std::nullopt,
                                 std::optional<std::string> eos_token = std::nullopt) {
     const uint64_t fingerprint = detail::template_fingerprint(template_text);
     for (const auto& known : detail::known_templates) {
       if (known.fingerprint != fingerprint) continue;
-      if (known.family == ChatFamily::llama3_1 && (!bos_token || bos_token->empty())) {
+      if (template_renders_bos(known.family) && (!bos_token || bos_token->empty())) {
         raise("sri.text.missing_bos_token",
               fmt::format("the {} chat template starts with bos_token, but the tokenizer names no BOS token; set "
-                          "bos_token in tokenizer_config.json (Llama 3: \"<|begin_of_text|>\")",
+                          "bos_token in tokenizer_config.json (Llama 3: \"<|begin_of_text|>\", LLaDA: "
+                          "\"<|startoftext|>\")",
                           known.name));
       }
       return ChatTemplate(std::move(template_text), known, std::move(bos_token), std::move(eos_token));
@@ -246,7 +249,8 @@ class ChatTemplate {
 
   // Renders [system, user] and the assistant generation prompt. With `system` = nullopt no
   // system message is sent, and the template's own default applies (SmolLM2 and Qwen2.5 insert
-  // their default system prompt, and Llama 3.1 leaves the system block empty).
+  // their default system prompt, Llama 3.1 leaves the system block empty, and LLaDA writes no
+  // system block).
   [[nodiscard]] std::string render(std::string_view user,
                                    std::optional<std::string_view> system = default_system_prompt) const {
     switch (family_) {
@@ -256,6 +260,8 @@ class ChatTemplate {
         return render_chatml(user, system.value_or("You are Qwen, created by Alibaba Cloud. You are a helpful assistant."));
       case ChatFamily::llama3_1:
         return render_llama3_1(user, system);
+      case ChatFamily::llada:
+        return render_llada(user, system);
     }
     return {};
   }
@@ -266,9 +272,13 @@ class ChatTemplate {
   [[nodiscard]] const std::optional<std::string>& bos_token() const noexcept { return bos_token_; }
   [[nodiscard]] const std::optional<std::string>& eos_token() const noexcept { return eos_token_; }
   // Whether render() output starts with the BOS token, so tokenizing it must not add another.
-  [[nodiscard]] bool renders_bos() const noexcept { return family_ == ChatFamily::llama3_1; }
+  [[nodiscard]] bool renders_bos() const noexcept { return template_renders_bos(family_); }
 
  private:
+  static constexpr bool template_renders_bos(ChatFamily family) noexcept {
+    return family == ChatFamily::llama3_1 || family == ChatFamily::llada;
+  }
+
   ChatTemplate(std::string text, const detail::KnownTemplate& known, std::optional<std::string> bos,
                std::optional<std::string> eos)
       : text_(std::move(text)), family_(known.family), name_(known.name), bos_token_(std::move(bos)),
@@ -295,6 +305,22 @@ class ChatTemplate {
     out += "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n";
     if (system) out += detail::python_strip(*system);
     out += "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n";
+    out += detail::python_strip(user);
+    out += "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    return out;
+  }
+
+  // LLaDA's template writes each message as a Llama 3 header block with the content stripped
+  // (Jinja `trim`), puts bos_token before the first message only, and appends the assistant
+  // header whether or not add_generation_prompt is set.
+  std::string render_llada(std::string_view user, std::optional<std::string_view> system) const {
+    std::string out = *bos_token_;
+    if (system) {
+      out += "<|start_header_id|>system<|end_header_id|>\n\n";
+      out += detail::python_strip(*system);
+      out += "<|eot_id|>";
+    }
+    out += "<|start_header_id|>user<|end_header_id|>\n\n";
     out += detail::python_strip(user);
     out += "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     return out;
