@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -102,6 +103,31 @@ TEST_CASE("templates are read from folders") {
             .starts_with("[sri.text.chat_template_not_found]"));
 }
 
+TEST_CASE("diffusion fixture templates are recognized") {
+  const auto e2e_data = std::filesystem::path(SRI_TEST_DATA_DIR) / "e2e/data";
+  const auto llada = sri::text::ChatTemplate::from_folder(e2e_data / "llada-tiny-chat");
+  CHECK(llada.family() == sri::text::ChatFamily::llada);
+  CHECK(llada.bos_token() == std::optional<std::string>("<|startoftext|>"));
+  CHECK(llada.renders_bos());
+  // The Dream fixture carries Qwen2.5's template because no public copy of Dream's own text was found.
+  const auto dream = sri::text::ChatTemplate::from_folder(e2e_data / "dream-tiny-chat");
+  CHECK(dream.family() == sri::text::ChatFamily::chatml_qwen2_5);
+  CHECK_FALSE(dream.renders_bos());
+}
+
+TEST_CASE("LLaDA prompt ids have one BOS") {
+  const auto folder = std::filesystem::path(SRI_TEST_DATA_DIR) / "e2e/data/llada-tiny-chat";
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(folder / "tokenizer.json");
+  const auto chat_template = sri::text::ChatTemplate::from_folder(folder);
+  const auto bos = tokenizer.token_id("<|startoftext|>");
+  REQUIRE(bos.has_value());
+
+  const std::vector<int64_t> ids = sri::text::encode_chat(tokenizer, chat_template, "hi");
+  REQUIRE(ids.size() > 2);
+  CHECK(ids[0] == *bos);
+  CHECK(std::count(ids.begin(), ids.end(), *bos) == 1);
+}
+
 TEST_CASE("fingerprint ignores trimmed whitespace") {
   std::string reindented = read_file(text_dir / "templates/qwen2.5.jinja");
   // Indentation before `{%-` / `{{-` tags and comments never reach the output.
@@ -124,6 +150,13 @@ TEST_CASE("fingerprint ignores trimmed whitespace") {
 TEST_CASE("Llama template needs a BOS spelling") {
   const std::string text = read_file(text_dir / "templates/llama3.1.jinja");
   CHECK(error_of([&] { (void)sri::text::ChatTemplate::from_text(text); }).starts_with("[sri.text.missing_bos_token]"));
+}
+
+TEST_CASE("LLaDA template needs a BOS spelling") {
+  const std::string text = read_file(text_dir / "templates/llada.jinja");
+  CHECK(error_of([&] { (void)sri::text::ChatTemplate::from_text(text); }).starts_with("[sri.text.missing_bos_token]"));
+  CHECK(error_of([&] { (void)sri::text::ChatTemplate::from_text(text, std::string()); })
+            .starts_with("[sri.text.missing_bos_token]"));
 }
 
 TEST_CASE("Llama template strips messages like Python") {

@@ -12,6 +12,8 @@ Outputs:
 - golden/tokenize.json: ids and decoded strings for corpus.json per tokenizer, and the NFC form
   of each corpus entry.
 - golden/chat.json: rendered chat prompts and prompt ids per template.
+The golden files also cover the tokenizers of the tiny LLaDA and Dream checkpoints in
+tests/e2e/data/, which tests/e2e/make_diffusion_fixtures.py writes; run that script first.
 The golden files name the library versions that produced them. Rerunning the script regenerates
 everything; training is deterministic, so unchanged inputs give unchanged fixtures.
 """
@@ -31,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
 GOLDEN = HERE / "golden"
 TEMPLATES = HERE / "templates"
+E2E_DATA = HERE.parent / "e2e" / "data"
 MODEL_CACHE = Path(os.environ.get("SRI_MODEL_CACHE", Path.home() / ".cache/sri/models"))
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -48,6 +51,8 @@ QWEN2_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_s
                   "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 
 SYSTEM = "You are a helpful assistant"
+# LLaDA's template strips each message, so its cases add a system message with whitespace around it.
+PADDED_SYSTEM = "  You are a helpful assistant\n"
 CHAT_PROMPTS = [
     "Write a poem about the sea.",
     "How do I make a cake?",
@@ -189,13 +194,13 @@ def as_ids(result):
     return list(result)
 
 
-def chat_golden(tokenizer_path, template_path, bos, eos):
+def chat_golden(tokenizer_path, template_path, bos, eos, systems=(SYSTEM, None)):
     hf = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_path), bos_token=bos, eos_token=eos)
     template = template_path.read_text(encoding="utf-8")
     hf.chat_template = template
     cases = []
     for prompt in CHAT_PROMPTS:
-        for system in (SYSTEM, None):
+        for system in systems:
             messages = ([{"role": "system", "content": system}] if system is not None else []) + \
                        [{"role": "user", "content": prompt}]
             text = hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -203,7 +208,7 @@ def chat_golden(tokenizer_path, template_path, bos, eos):
             reference_ids = hf(text)["input_ids"]  # add_special_tokens=True, as the reference does
             cases.append({"user": prompt, "system": system, "rendered": text, "ids": ids,
                           "reference_double_bos_ids": reference_ids})
-    return {"template": template_path.name, "tokenizer": str(tokenizer_path.relative_to(HERE)),
+    return {"template": template_path.name, "tokenizer": os.path.relpath(tokenizer_path, HERE),
             "bos_token": bos, "eos_token": eos, "cases": cases}
 
 
@@ -220,6 +225,10 @@ def main():
         "pre_tokenizer_variants": {
             name: tokenizer_golden(FIXTURES / base / "tokenizer.json", corpus, pre)
             for name, (base, pre) in PRE_TOKENIZER_VARIANTS.items()},
+        "diffusion_fixtures": {
+            name: dict(tokenizer_golden(E2E_DATA / name / "tokenizer.json", corpus),
+                       tokenizer=os.path.relpath(E2E_DATA / name / "tokenizer.json", HERE))
+            for name in ("llada-tiny-chat", "dream-tiny-chat")},
         "nfc": [{"text": text, "nfc": unicodedata.normalize("NFC", text)} for text in corpus],
         "unicode_version": unicodedata.unidata_version}
     (GOLDEN / "tokenize.json").write_text(json.dumps(tokenize, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -229,6 +238,10 @@ def main():
         chat_golden(FIXTURES / "qwen2/tokenizer.json", TEMPLATES / "qwen2.5.jinja", None, "<|im_end|>"),
         chat_golden(FIXTURES / "llama3/tokenizer.json", TEMPLATES / "llama3.1.jinja", "<|begin_of_text|>", "<|eot_id|>"),
         chat_golden(FIXTURES / "llama3/tokenizer.json", TEMPLATES / "llama3.3.jinja", "<|begin_of_text|>", "<|eot_id|>"),
+        chat_golden(E2E_DATA / "llada-tiny-chat/tokenizer.json", TEMPLATES / "llada.jinja", "<|startoftext|>",
+                    "<|endoftext|>", systems=(SYSTEM, PADDED_SYSTEM, None)),
+        # Dream-v0-Instruct-7B's own template text was not found; its fixture carries Qwen2.5's.
+        chat_golden(E2E_DATA / "dream-tiny-chat/tokenizer.json", TEMPLATES / "qwen2.5.jinja", None, "<|endoftext|>"),
     ]}
     (GOLDEN / "chat.json").write_text(json.dumps(chat, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

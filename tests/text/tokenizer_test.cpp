@@ -112,6 +112,17 @@ TEST_CASE("Qwen2 fixture matches tokenizers") {
   CHECK_FALSE(tokenizer.bos_id().has_value());
 }
 
+TEST_CASE("diffusion fixture tokenizers match tokenizers") {
+  // The tiny LLaDA and Dream checkpoints of tests/e2e/data (make_diffusion_fixtures.py).
+  const auto golden = load_json(text_dir / "golden/tokenize.json");
+  REQUIRE(golden.at("diffusion_fixtures").size() == 2);
+  for (const auto& [name, entry] : golden.at("diffusion_fixtures").items()) {
+    INFO("fixture: ", name);
+    const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(text_dir / entry.at("tokenizer").get<std::string>());
+    check_against_golden(tokenizer, entry);
+  }
+}
+
 TEST_CASE("pre-tokenizer variants match tokenizers") {
   // ByteLevel add_prefix_space, Digits runs and String splits, on fixture vocabularies.
   const auto golden = load_json(text_dir / "golden/tokenize.json");
