@@ -3,6 +3,7 @@
 
 #include <sri/generate/autoregressive.hpp>
 #include <sri/io/prompts.hpp>
+#include <sri/model/llama.hpp>
 #include <sri/wrapper.hpp>
 
 #include <cstdio>

@@ -1,23 +1,21 @@
-// sri run and sri centers: the verbs that load a model. They map the command line onto the
-// pre-instantiated compositions below, build or reuse centers, score test prompts and write the
-// result folder. This is the tool's only source that includes the model layers (compile cost).
+// sri run and sri centers: the verbs that load a model. They map the command line onto one of the
+// compositions of model_session.hpp, build or reuse centers, score test prompts and write the
+// result folder.
 
 #include "cli_support.hpp"
+#include "model_session.hpp"
 #include "progress_bar.hpp"
 #include "verbs.hpp"
 
 #include <sri/builtin_prompts.hpp>
 #include <sri/core.hpp>
 #include <sri/error.hpp>
-#include <sri/generate/autoregressive.hpp>
 #include <sri/io/centers_file.hpp>
 #include <sri/io/checkpoint.hpp>
 #include <sri/io/prompts.hpp>
 #include <sri/io/signals.hpp>
-#include <sri/model/llama.hpp>
 #include <sri/plot/figure.hpp>
 #include <sri/version.hpp>
-#include <sri/wrapper.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,18 +34,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The compositions the tool runs. The metric is applied when scoring, so it is chosen at run time
-// among the core metrics instead of multiplying the instantiations.
-using Strategy = generate::Autoregressive<sample::Greedy>;
-using FinalNormHook = hook::FinalNorm<pool::ReferenceRunningMean>;
-using LayerHook = hook::ResidPost<pool::ReferenceRunningMean>;
-
 // Flags shared by every verb that loads a model.
 struct ModelOptions {
   std::string model;  // empty: the default model in the cache
   GenerationProfile profile;
   std::string sampling = "auto";  // ar, diffusion or auto (from the architecture)
-  std::string pooling = std::string(pool::ReferenceRunningMean::id);
+  std::string sampler = "auto";   // Dream's sampling algorithm; auto is origin
+  std::string pooling = "auto";   // a pooling rule id, or auto for the reference's rule of the model kind
   std::string layer = "final";
   std::string metric = "cosine";
   std::string system_prompt = std::string(text::default_system_prompt);
@@ -56,6 +49,8 @@ struct ModelOptions {
   int threads = 0;
   std::string device = "cpu";
   int64_t batch_size = 8;
+  // Set by add_model_flags: without --block-length the response is one block (block = gen_length).
+  CLI::Option* block_length_flag = nullptr;
 };
 
 // Flags of the center build.
@@ -121,8 +116,9 @@ void add_model_flags(CLI::App* command, ModelOptions& options) {
       ->capture_default_str();
   command->add_option("--gen-length", profile.gen_length, "Response length in tokens (masked diffusion)")
       ->capture_default_str();
-  command->add_option("--block-length", profile.block_length, "Block size in tokens (masked diffusion)")
-      ->capture_default_str();
+  options.block_length_flag =
+      command->add_option("--block-length", profile.block_length,
+                          "Block size in tokens (LLaDA sampler); default: --gen-length, one block");
   command->add_option("--temperature", profile.temperature, "Sampling temperature; 0 is greedy decoding")
       ->capture_default_str();
   command->add_option("--cfg-scale", profile.cfg_scale, "Classifier-free guidance scale (masked diffusion); 0 is off")
@@ -132,10 +128,16 @@ void add_model_flags(CLI::App* command, ModelOptions& options) {
   command->add_option("--sig-t", profile.sig_t, "Signal temperature tau")->capture_default_str();
   command->add_option("--eps", profile.eps, "Constant added to norms and distances")->capture_default_str();
   command->add_option("--seed", profile.seed, "Random seed for temperature > 0")->capture_default_str();
-  command->add_option("--sampling", options.sampling, "Generation strategy: ar, diffusion or auto (from the model)")
+  command->add_option("--sampling", options.sampling,
+                      "Generation strategy: ar (one token per step, left to right), diffusion (masked-diffusion "
+                      "sampler; LLaDA and Dream only) or auto (diffusion for LLaDA and Dream, ar otherwise)")
+      ->capture_default_str();
+  command->add_option("--sampler", options.sampler,
+                      "Dream's sampling algorithm: origin, maskgit_plus, topk_margin or entropy (auto: origin)")
       ->capture_default_str();
   command->add_option("--pooling", options.pooling,
-                      "Step pooling rule; autoregressive models support reference_running_mean")
+                      "Step pooling rule: reference_running_mean (autoregressive models), all_response_positions "
+                      "or committed_positions (masked diffusion); auto picks the reference's rule for the model")
       ->capture_default_str();
   command->add_option("--layer", options.layer,
                       "Hook point: 'final' for the final-norm output, or a 0-based decoder layer index")
@@ -165,6 +167,15 @@ void add_center_flags(CLI::App* command, CenterOptions& options) {
   command->add_flag("--allow-unfiltered", options.allow_unfiltered,
                     "When no harmless prompt complies or no harmful prompt is refused, use the unfiltered mean "
                     "of that set instead of failing (recorded in the centers)");
+}
+
+// Returns the options with the defaults that depend on other flags filled in: without
+// --block-length the response is one block.
+ModelOptions with_defaults(ModelOptions options) {
+  if (options.block_length_flag != nullptr && options.block_length_flag->count() == 0) {
+    options.profile.block_length = options.profile.gen_length;
+  }
+  return options;
 }
 
 // Checks every flag that needs no model, so mistakes are reported before the slow load.
@@ -225,28 +236,6 @@ void validate_model_options(const ModelOptions& options) {
   }
 }
 
-// Checks the flags against the model's kind, after opening its metadata but before loading weights.
-void validate_for_architecture(const ModelOptions& options, const std::string& architecture) {
-  const bool diffusion = architecture == "llada" || architecture == "dream";
-  const std::string sampling = options.sampling == "auto" ? (diffusion ? "diffusion" : "ar") : options.sampling;
-  if (sampling == "diffusion" && !diffusion) {
-    raise("sri.cli.invalid_value", fmt::format("--sampling diffusion needs a masked-diffusion model (llada, dream), "
-                                               "but the model is a {} decoder; use --sampling ar",
-                                               architecture));
-  }
-  if (diffusion) {
-    // NOTE: the masked-diffusion strategies exist in the library (generate/masked_diffusion.hpp)
-    // but the tool does not run them yet.
-    raise("sri.cli.unsupported", fmt::format("the sri tool does not run {} (masked diffusion) models yet; use the "
-                                             "library's masked-diffusion strategy from C++",
-                                             architecture));
-  }
-  if (options.pooling != pool::ReferenceRunningMean::id) {
-    raise("sri.cli.invalid_value",
-          fmt::format("--pooling {} is not available for autoregressive models; use {}", options.pooling,
-                      pool::ReferenceRunningMean::id));
-  }
-}
 
 std::vector<std::string> read_set(const std::string& path, const std::string& field, std::optional<std::size_t> n,
                                   std::string_view flag, std::span<const std::string_view> builtin) {
@@ -306,6 +295,104 @@ model::HookPoint hook_point_of(const ModelOptions& options) {
   return model::HookPoint::resid_post(std::stoll(options.layer));
 }
 
+bool is_diffusion_architecture(std::string_view architecture) { return architecture == "llada" || architecture == "dream"; }
+
+// Flags of a causal decoder (llama, qwen2, gemma2, gemma3).
+void check_autoregressive_flags(const ModelOptions& options, const std::string& architecture, SessionRequest& request) {
+  if (request.sampling == "diffusion") {
+    raise("sri.cli.invalid_value", fmt::format("--sampling diffusion needs a masked-diffusion model (llada, dream), "
+                                               "but the model is a {} decoder; use --sampling ar",
+                                               architecture));
+  }
+  if (options.profile.temperature > 0.0) {
+    // NOTE: the tool's autoregressive compositions decode greedily; temperature > 0 is available
+    // from C++ through sri::generate::Autoregressive<sri::sample::Seeded>.
+    raise("sri.cli.unsupported",
+          "--temperature > 0 is not available for autoregressive models in the sri tool yet; use 0 (greedy), or "
+          "sample from C++ with sri::generate::Autoregressive<sri::sample::Seeded>");
+  }
+  if (options.profile.cfg_scale > 0.0) {
+    raise("sri.cli.invalid_value", fmt::format("--cfg-scale {} applies to the LLaDA sampler only, but the model is a "
+                                               "{} decoder; leave it at 0",
+                                               options.profile.cfg_scale, architecture));
+  }
+  if (options.sampler != "auto") {
+    raise("sri.cli.invalid_value",
+          fmt::format("--sampler {} applies to Dream models only, but the model is a {} decoder; leave it out",
+                      options.sampler, architecture));
+  }
+  request.pooling = options.pooling == "auto" ? std::string(pool::ReferenceRunningMean::id) : options.pooling;
+  if (request.pooling != pool::ReferenceRunningMean::id) {
+    raise("sri.cli.invalid_value",
+          fmt::format("--pooling {} is not available for autoregressive models; use {}", options.pooling,
+                      pool::ReferenceRunningMean::id));
+  }
+}
+
+// Flags of a masked-diffusion model (llada, dream).
+void check_diffusion_flags(const ModelOptions& options, const std::string& architecture, SessionRequest& request) {
+  const GenerationProfile& profile = options.profile;
+  request.pooling = options.pooling == "auto" ? std::string(pool::AllResponsePositions::id) : options.pooling;
+  if (request.pooling != pool::AllResponsePositions::id && request.pooling != pool::CommittedPositions::id) {
+    raise("sri.cli.invalid_value",
+          fmt::format("--pooling {} is not available for masked-diffusion models; use {} (the reference's rule) or "
+                      "{} (committed positions only)",
+                      options.pooling, pool::AllResponsePositions::id, pool::CommittedPositions::id));
+  }
+  if (architecture != "dream" && options.sampler != "auto") {
+    raise("sri.cli.invalid_value",
+          fmt::format("--sampler {} applies to Dream models only; LLaDA's sampler is set by --remasking and "
+                      "--block-length",
+                      options.sampler));
+  }
+  if (request.sampling == "ar") {
+    if (profile.steps != profile.gen_length) {
+      raise("sri.cli.invalid_value",
+            fmt::format("--sampling ar on a masked-diffusion model commits one token per step, so --steps ({}) "
+                        "must equal --gen-length ({})",
+                        profile.steps, profile.gen_length));
+    }
+    if (profile.cfg_scale > 0.0) {
+      raise("sri.cli.invalid_value", "--cfg-scale applies to the LLaDA sampler, not to --sampling ar; leave it at 0");
+    }
+    return;
+  }
+  if (architecture == "dream") {
+    if (profile.cfg_scale > 0.0) {
+      raise("sri.cli.invalid_value",
+            fmt::format("--cfg-scale {} is not available for Dream, whose sampler has no classifier-free guidance; "
+                        "leave it at 0",
+                        profile.cfg_scale));
+    }
+    request.sampler = options.sampler == "auto" ? "origin" : options.sampler;
+    if (request.sampler != "origin" && request.sampler != "maskgit_plus" && request.sampler != "topk_margin" &&
+        request.sampler != "entropy") {
+      raise("sri.cli.invalid_value",
+            fmt::format("--sampler must be origin, maskgit_plus, topk_margin or entropy, got '{}'", options.sampler));
+    }
+  }
+}
+
+// Resolves the composition for the model's kind and checks the flags that depend on it, after
+// reading the model's metadata but before loading weights.
+SessionRequest plan_session(const ModelOptions& options, const fs::path& model_path) {
+  SessionRequest request;
+  request.model = model_path;
+  request.architecture = io::Checkpoint::open(model_path)->architecture();
+  const bool diffusion = is_diffusion_architecture(request.architecture);
+  request.sampling = options.sampling;
+  if (request.sampling == "auto") request.sampling = diffusion ? "diffusion" : "ar";
+  if (diffusion) {
+    check_diffusion_flags(options, request.architecture, request);
+  } else {
+    check_autoregressive_flags(options, request.architecture, request);
+  }
+  request.profile = options.profile;
+  request.options = wrapper_options(options);
+  request.point = hook_point_of(options);
+  return request;
+}
+
 void print_rates(const CentersMetadata& meta, bool quiet) {
   if (quiet) return;
   fmt::print(stderr, "refusal rates: harmless {} of {} ({:.1f}%), harmful {} of {} ({:.1f}%); filtering: {}\n",
@@ -356,8 +443,7 @@ CenterPrompts read_center_prompts(const CenterOptions& options) {
   return out;
 }
 
-template <class Wrapped>
-Centers obtain_centers(Wrapped& wrapper, const CenterOptions& options, const CenterPrompts& prompts,
+Centers obtain_centers(ModelSession& wrapper, const CenterOptions& options, const CenterPrompts& prompts,
                        const fs::path& file, bool rebuild, const GlobalOptions& globals) {
   const PromptSetSource& harmless_source = prompts.harmless_source;
   const PromptSetSource& harmful_source = prompts.harmful_source;
@@ -438,8 +524,7 @@ struct ScoredTests {
 };
 
 // Generates the test prompts and scores them against `centers` with the metric named `metric_id`.
-template <class Wrapped>
-ScoredTests score_tests(Wrapped& wrapper, const Centers& centers, const TestPrompts& tests, const std::string& metric_id,
+ScoredTests score_tests(ModelSession& wrapper, const Centers& centers, const TestPrompts& tests, const std::string& metric_id,
                         const GlobalOptions& globals) {
   check_compatible(centers.metadata, wrapper.centers_request());
 
@@ -502,8 +587,7 @@ void print_signal_table(const io::SignalSet& set) {
 }
 
 // Scores the test prompts and writes signals.json, signals.csv, signal.png and signal.svg.
-template <class Wrapped>
-void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions& options, const fs::path& folder,
+void score_and_write(ModelSession& wrapper, const Centers& centers, const RunOptions& options, const fs::path& folder,
                      const GlobalOptions& globals) {
   const ScoredTests scored = score_tests(wrapper, centers, read_test_prompts(options), options.model.metric, globals);
   io::write_signals_json(folder / "signals.json", scored.set);
@@ -518,39 +602,31 @@ void score_and_write(Wrapped& wrapper, const Centers& centers, const RunOptions&
   if (!globals.quiet) fmt::print(stderr, "wrote {}\n", (folder / "signals.json").string());
 }
 
-template <class Hook, class Work>
-void with_wrapper(const ModelOptions& options, const fs::path& model_path, const GlobalOptions& globals, Work&& work) {
-  using Wrapped = Wrapper<model::Llama, Strategy, Hook>;
+// Fills in the profile's missing values, checks every flag and resolves the composition for the
+// model, all before any weight is loaded.
+SessionRequest prepare_session(const ModelOptions& options, const fs::path& model_path) {
+  const ModelOptions complete = with_defaults(options);
+  validate_model_options(complete);
+  return plan_session(complete, model_path);
+}
+
+// Loads the composition that prepare_session chose.
+std::unique_ptr<ModelSession> open_session(SessionRequest request, const GlobalOptions& globals) {
   const auto start = std::chrono::steady_clock::now();
-  if (options.profile.temperature > 0.0) {
-    // NOTE: the tool's compositions decode greedily; temperature > 0 is available from C++ through
-    // sri::generate::Autoregressive<sri::sample::Seeded>.
-    raise("sri.cli.unsupported",
-          "--temperature > 0 is not available in the sri tool yet; use 0 (greedy), or sample from C++ with "
-          "sri::generate::Autoregressive<sri::sample::Seeded>");
+  std::unique_ptr<ModelSession> session;
+  if (request.architecture == "llada") {
+    session = open_llada_session(std::move(request));
+  } else if (request.architecture == "dream") {
+    session = open_dream_session(std::move(request));
+  } else {
+    session = open_autoregressive_session(std::move(request));
   }
-  GenerationProfile profile = options.profile;
-  profile.sampler = "greedy";
-  Wrapped wrapper(model_path, Strategy(profile.steps), profile, wrapper_options(options), hook_point_of(options));
   if (!globals.quiet) {
-    fmt::print(stderr, "loaded {} ({}, hidden size {}, {} layers) in {:.1f} s\n", wrapper.checkpoint().display_name(),
-               wrapper.checkpoint().architecture(), wrapper.hidden_size(), wrapper.backbone().config().num_layers,
+    fmt::print(stderr, "loaded {} ({}, hidden size {}, {} layers) in {:.1f} s\n", session->checkpoint().display_name(),
+               session->checkpoint().architecture(), session->hidden_size(), session->num_layers(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  work(wrapper);
-}
-
-template <class Work>
-void dispatch_hook(const ModelOptions& options, const fs::path& model_path, const GlobalOptions& globals, Work&& work) {
-  if (options.layer == "final") {
-    with_wrapper<FinalNormHook>(options, model_path, globals, work);
-  } else {
-    with_wrapper<LayerHook>(options, model_path, globals, work);
-  }
-}
-
-std::string architecture_of(const fs::path& model_path) {
-  return io::Checkpoint::open(model_path)->architecture();
+  return session;
 }
 
 std::string display_name_of(const fs::path& model_path) {
@@ -571,9 +647,9 @@ Centers centers_with_metadata(const std::string& path) {
 }
 
 void run_verb(const RunOptions& options, const GlobalOptions& globals) {
-  validate_model_options(options.model);
+  validate_model_options(with_defaults(options.model));
   const fs::path model_path = resolve_model(options.model);
-  validate_for_architecture(options.model, architecture_of(model_path));
+  SessionRequest request = prepare_session(options.model, model_path);
   const fs::path folder = options.out.empty() ? fs::path("results") / display_name_of(model_path) : fs::path(options.out);
   prepare_output_folder(folder, "--out");
   read_test_prompts(options);  // reports a bad prompt file before the model loads
@@ -584,29 +660,27 @@ void run_verb(const RunOptions& options, const GlobalOptions& globals) {
     require_input_file(options.centers_file, "--centers");
   }
 
-  dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
-    Centers centers;
-    if (!options.centers_file.empty()) {
-      centers = centers_with_metadata(options.centers_file);
-    } else {
-      centers = obtain_centers(wrapper, options.centers, *center_prompts, folder / "centers.safetensors",
-                               options.rebuild, globals);
-    }
-    score_and_write(wrapper, centers, options, folder, globals);
-  });
+  const std::unique_ptr<ModelSession> session = open_session(std::move(request), globals);
+  Centers centers;
+  if (!options.centers_file.empty()) {
+    centers = centers_with_metadata(options.centers_file);
+  } else {
+    centers = obtain_centers(*session, options.centers, *center_prompts, folder / "centers.safetensors",
+                             options.rebuild, globals);
+  }
+  score_and_write(*session, centers, options, folder, globals);
 }
 
 void centers_verb(const CentersVerbOptions& options, const GlobalOptions& globals) {
-  validate_model_options(options.model);
+  validate_model_options(with_defaults(options.model));
   const fs::path model_path = resolve_model(options.model);
-  validate_for_architecture(options.model, architecture_of(model_path));
+  SessionRequest request = prepare_session(options.model, model_path);
   const fs::path file = options.out.empty() ? fs::path("results") / display_name_of(model_path) / "centers.safetensors"
                                             : fs::path(options.out);
   prepare_output_folder(file.parent_path().empty() ? fs::path(".") : file.parent_path(), "--out");
   const CenterPrompts prompts = read_center_prompts(options.centers);
-  dispatch_hook(options.model, model_path, globals, [&](auto& wrapper) {
-    obtain_centers(wrapper, options.centers, prompts, file, /*rebuild=*/true, globals);
-  });
+  const std::unique_ptr<ModelSession> session = open_session(std::move(request), globals);
+  obtain_centers(*session, options.centers, prompts, file, /*rebuild=*/true, globals);
 }
 
 }  // namespace
@@ -630,6 +704,15 @@ void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& gl
   options.profile.sig_t = request.sig_t;
   options.profile.eps = request.eps;
   options.pooling = centers.metadata.pooling;
+  const std::string& sampler = centers.metadata.profile.sampler;
+  if (sampler == left_to_right_sampler_id) {
+    options.sampling = "ar";
+  } else if (sampler == llada_sampler_id) {
+    options.sampling = "diffusion";
+  } else if (sampler.starts_with(dream_sampler_prefix)) {
+    options.sampling = "diffusion";
+    options.sampler = sampler.substr(dream_sampler_prefix.size());
+  }
   const model::HookPoint point = model::HookPoint::parse(centers.metadata.hook_point);
   if (point.kind == model::HookPoint::Kind::resid_post) {
     options.layer = std::to_string(point.layer);
@@ -642,19 +725,18 @@ void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& gl
   options.threads = request.threads;
   validate_model_options(options);
   const fs::path model_path = resolve_model(options);
-  validate_for_architecture(options, architecture_of(model_path));
+  SessionRequest session_request = prepare_session(options, model_path);
 
   RunOptions prompts;
   prompts.prompts = request.prompts;
   prompts.prompts_file = request.prompts_file;
   const TestPrompts tests = read_test_prompts(prompts);
 
-  dispatch_hook(options, model_path, globals, [&](auto& wrapper) {
-    const ScoredTests scored = score_tests(wrapper, centers, tests, options.metric, globals);
-    if (!request.json_output.empty()) io::write_signals_json(request.json_output, scored.set);
-    if (!request.csv_output.empty()) io::write_signals_csv(request.csv_output, scored.set);
-    print_signal_table(scored.set);
-  });
+  const std::unique_ptr<ModelSession> session = open_session(std::move(session_request), globals);
+  const ScoredTests scored = score_tests(*session, centers, tests, options.metric, globals);
+  if (!request.json_output.empty()) io::write_signals_json(request.json_output, scored.set);
+  if (!request.csv_output.empty()) io::write_signals_csv(request.csv_output, scored.set);
+  print_signal_table(scored.set);
 }
 
 Verb add_run_verb(CLI::App& app, const GlobalOptions& globals) {

@@ -11,7 +11,9 @@
 //
 // The wrapper opens a checkpoint, renders prompts with the model's chat template, runs the
 // strategy with the hook, judges every response, builds centers (resumable) and scores prompts
-// against centers after checking that the centers were built under the same conditions.
+// against centers after checking that the centers were built under the same conditions. The
+// tokenizer and chat template come from the checkpoint (text::ChatCodec picks them by
+// architecture), so the same composition code serves byte-level and SentencePiece vocabularies.
 
 #include <ATen/ATen.h>
 
@@ -41,10 +43,8 @@
 #include <sri/io/checkpoint.hpp>
 #include <sri/io/safetensors.hpp>
 #include <sri/model/backbone.hpp>
-#include <sri/model/llama.hpp>
 #include <sri/progress.hpp>
-#include <sri/text/chat_template.hpp>
-#include <sri/text/tokenizer.hpp>
+#include <sri/text/chat_codec.hpp>
 #include <sri/version.hpp>
 
 namespace sri {
@@ -71,7 +71,9 @@ struct GenerationRun {
   int64_t steps = 0;            // steps really generated; later rows of phi are padding
   RowMatrixXf phi;              // [T, hidden] pooled state per step
   StepMask real;                // [T] true for the steps really generated
-  std::vector<float> text_signal;  // [T] 1 until the response so far contains a refusal phrase, then 0
+  // [T] 1 until the response so far contains a refusal phrase, then 0. "So far" is the generated
+  // prefix for autoregressive runs and the committed canvas positions for masked diffusion.
+  std::vector<float> text_signal;
 };
 
 // A run scored against centers.
@@ -166,8 +168,7 @@ class Wrapper {
           model::HookPoint point = model::HookPoint::final_norm_out(), MetricT metric = {}, JudgeT judge = {})
       : checkpoint_(io::Checkpoint::open(path)),
         backbone_(BackboneT::from_checkpoint(*checkpoint_, options.runtime)),
-        tokenizer_(text::Tokenizer::from_checkpoint(*checkpoint_)),
-        chat_template_(text::ChatTemplate::from_checkpoint(*checkpoint_)),
+        codec_(text::ChatCodec::from_checkpoint(*checkpoint_, checkpoint_->architecture())),
         strategy_(std::move(strategy)),
         profile_(std::move(profile)),
         options_(std::move(options)),
@@ -199,8 +200,7 @@ class Wrapper {
 
   [[nodiscard]] const io::Checkpoint& checkpoint() const { return *checkpoint_; }
   [[nodiscard]] const BackboneT& backbone() const { return backbone_; }
-  [[nodiscard]] const text::Tokenizer& tokenizer() const { return tokenizer_; }
-  [[nodiscard]] const text::ChatTemplate& chat_template() const { return chat_template_; }
+  [[nodiscard]] const text::ChatCodec& codec() const { return codec_; }
   [[nodiscard]] const GenerationProfile& profile() const { return profile_; }
   [[nodiscard]] const WrapperOptions& options() const { return options_; }
   [[nodiscard]] int64_t hidden_size() const { return backbone_.config().hidden_size; }
@@ -212,7 +212,7 @@ class Wrapper {
     text::ChatEncodeOptions encode;
     encode.system = options_.system_prompt ? std::optional<std::string_view>(*options_.system_prompt) : std::nullopt;
     encode.reference_double_bos = options_.reference_double_bos;
-    return text::encode_chat(tokenizer_, chat_template_, prompt, encode);
+    return codec_.encode_chat(prompt, encode);
   }
 
   // Generates every prompt in batches of options().batch_size and returns one run per prompt,
@@ -362,7 +362,17 @@ class Wrapper {
     for (const std::string& prompt : prompts) batch.push_back(encode_prompt(prompt));
 
     HookT hook = make_hook();
-    const generate::GenerationResult result = strategy_.run(backbone_, batch, hook);
+    std::vector<TextSignal<JudgeT>> canvas_signals;  // masked diffusion: per row, fed after every step
+    generate::GenerationResult result;
+    if constexpr (StrategyT::step_kind == hook::StepKind::masked_diffusion) {
+      canvas_signals.assign(prompts.size(), TextSignal<JudgeT>(judge_));
+      result = strategy_.run(backbone_, batch, hook, [&](const generate::StepInfo& info) {
+        push_canvas_texts(info, canvas_signals);
+        return generate::StepControl::proceed;
+      });
+    } else {
+      result = strategy_.run(backbone_, batch, hook);
+    }
 
     std::vector<GenerationRun> runs(prompts.size());
     for (std::size_t row = 0; row < prompts.size(); ++row) {
@@ -371,14 +381,46 @@ class Wrapper {
       run.prompt_ids = std::move(batch[row]);
       run.tokens = result.tokens[row];
       run.steps = result.steps[row];
-      run.response = tokenizer_.decode(run.tokens, true);
+      run.response = codec_.decode(without_masks(run.tokens), true);
       run.refusal = judge_.is_refusal(run.response);
       const PooledSteps pooled = hook.result(static_cast<int64_t>(row));
       run.phi = pooled.phi;
       run.real = pooled.real;
-      run.text_signal = text_level_signal(run.tokens);
+      if constexpr (StrategyT::step_kind == hook::StepKind::masked_diffusion) {
+        run.text_signal = canvas_signals[row].values();
+        run.text_signal.resize(static_cast<std::size_t>(profile_.steps),
+                               run.text_signal.empty() ? 1.0F : run.text_signal.back());
+      } else {
+        run.text_signal = text_level_signal(run.tokens);
+      }
     }
     return runs;
+  }
+
+  // The tokens without the backbone's mask id (masked diffusion leaves masks in uncommitted
+  // positions); other backbones have no mask id and keep every token.
+  std::vector<int64_t> without_masks(const std::vector<int64_t>& tokens) const {
+    if constexpr (requires { backbone_.mask_token_id(); }) {
+      const int64_t mask = backbone_.mask_token_id();
+      std::vector<int64_t> kept;
+      kept.reserve(tokens.size());
+      for (const int64_t id : tokens) {
+        if (id != mask) kept.push_back(id);
+      }
+      return kept;
+    } else {
+      return tokens;
+    }
+  }
+
+  // Judges each row's committed response positions after a masked-diffusion step.
+  void push_canvas_texts(const generate::StepInfo& info, std::vector<TextSignal<JudgeT>>& signals) const {
+    const auto width = static_cast<std::size_t>(info.response_length);
+    for (std::size_t row = 0; row < signals.size(); ++row) {
+      const std::span<const int64_t> columns = info.response.subspan(row * width, width);
+      const std::vector<int64_t> tokens(columns.begin(), columns.end());
+      signals[row].push(codec_.decode(without_masks(tokens), true));
+    }
   }
 
   // [T] text-level signal from the tokens: the judge runs on the decoded prefix after each step,
@@ -391,7 +433,7 @@ class Wrapper {
     for (std::size_t t = 0; t < steps; ++t) {
       if (t < tokens.size()) {
         const std::span<const int64_t> prefix(tokens.data(), t + 1);
-        values.push_back(signal.push(tokenizer_.decode(prefix, true)));
+        values.push_back(signal.push(codec_.decode(prefix, true)));
       } else {
         values.push_back(values.empty() ? 1.0F : values.back());
       }
@@ -474,8 +516,7 @@ class Wrapper {
 
   std::unique_ptr<io::Checkpoint> checkpoint_;
   BackboneT backbone_;
-  text::Tokenizer tokenizer_;
-  text::ChatTemplate chat_template_;
+  text::ChatCodec codec_;
   StrategyT strategy_;
   GenerationProfile profile_;
   WrapperOptions options_;

@@ -199,7 +199,10 @@ GenerationResult run_canvas(const B& backbone, const TokenBatch& prompts, H& hoo
     if (on_canvas) on_canvas(CanvasInfo{step, c.prompt_length, input, c.tokens, committed});
     if (on_step) {
       std::vector<uint8_t> active(static_cast<std::size_t>(batch), 1);
+      const at::Tensor response = c.tokens.narrow(1, c.prompt_length, gen_length).to(at::kCPU).contiguous();  // [batch, gen_length]
       StepInfo info{step, steps, {}, std::span<const uint8_t>(active)};
+      info.response = std::span<const int64_t>(response.data_ptr<int64_t>(), static_cast<std::size_t>(response.numel()));
+      info.response_length = gen_length;
       if (on_step(info) == StepControl::stop) {
         result.stopped_by_callback = true;
         break;

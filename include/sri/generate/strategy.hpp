@@ -28,6 +28,10 @@ struct StepInfo {
   std::span<const int64_t> tokens;
   // 1 for rows still generating after this step, 0 for rows that have stopped.
   std::span<const uint8_t> active;
+  // Masked diffusion: the response columns of the canvas after this step's commits, row-major
+  // [batch, response_length], with the mask id at positions not yet committed. Autoregressive: empty.
+  std::span<const int64_t> response;
+  int64_t response_length = 0;
 };
 
 enum class StepControl { proceed, stop };

@@ -13,6 +13,7 @@
 // real keys instead, which changes only the unused outputs at padding columns.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
@@ -70,6 +71,19 @@ class Dream {
     auto f32 = at::TensorOptions().dtype(at::kFloat).device(options_.device);
     at::Tensor exponent = at::arange(0, config_.head_dim, 2, f32) / static_cast<double>(config_.head_dim);  // [head_dim / 2]
     inv_freq_ = at::pow(config_.rope_theta, exponent).reciprocal();
+  }
+
+  // Builds the model from a checkpoint (sri::io::Checkpoint or any type with config() and
+  // load(name, dtype)). Throws sri.model.architecture_unsupported for other families.
+  template <class CheckpointLike>
+  static Dream from_checkpoint(const CheckpointLike& checkpoint, RuntimeOptions options = {}) {
+    const std::string arch = checkpoint.architecture();
+    if (arch != "dream") {
+      raise("sri.model.architecture_unsupported",
+            "architecture '" + arch + "' is not a Dream model; sri::model::Dream loads dream checkpoints");
+    }
+    if (options.threads > 0) at::set_num_threads(options.threads);
+    return Dream(checkpoint, LoadOptions{options.dtype, options.device});
   }
 
   [[nodiscard]] const ModelConfig& config() const { return config_; }

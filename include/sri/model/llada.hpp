@@ -10,6 +10,7 @@
 // outputs are unused.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
@@ -56,6 +57,19 @@ class Llada {
     }
     check_shapes();
     inv_freq_ = inverse_frequencies();
+  }
+
+  // Builds the model from a checkpoint (sri::io::Checkpoint or any type with config() and
+  // load(name, dtype)). Throws sri.model.architecture_unsupported for other families.
+  template <class CheckpointLike>
+  static Llada from_checkpoint(const CheckpointLike& checkpoint, RuntimeOptions options = {}) {
+    const std::string arch = checkpoint.architecture();
+    if (arch != "llada") {
+      raise("sri.model.architecture_unsupported",
+            "architecture '" + arch + "' is not a Llada model; sri::model::Llada loads llada checkpoints");
+    }
+    if (options.threads > 0) at::set_num_threads(options.threads);
+    return Llada(checkpoint, LoadOptions{options.dtype, options.device});
   }
 
   [[nodiscard]] const ModelConfig& config() const { return config_; }

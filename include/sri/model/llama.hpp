@@ -18,13 +18,6 @@
 
 namespace sri::model {
 
-// Device, dtype and CPU threads of a backbone, all chosen at run time.
-struct RuntimeOptions {
-  at::Device device = at::kCPU;
-  at::ScalarType dtype = at::kFloat;  // float32 on CPU; bfloat16 or float16 on CUDA
-  int threads = 0;                    // intra-op CPU threads for at::set_num_threads; 0 keeps libtorch's setting
-};
-
 // Weight provider keyed by Hugging Face tensor name. weights_of() adapts a Checkpoint, and tests
 // build one over a safetensors file.
 struct WeightSource {
