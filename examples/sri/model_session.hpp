@@ -3,7 +3,7 @@
 // A loaded model composition behind one interface, so that the tool's verbs are ordinary code and
 // each family's template instantiations compile in their own source file:
 //
-//   model_session_ar.cpp      Llama family and Gemma family, autoregressive greedy decoding
+//   model_session_ar.cpp      Llama family and Gemma family, greedy decoding or seeded sampling
 //   model_session_llada.cpp   LLaDA: the LLaDA sampler, or left-to-right decoding on its weights
 //   model_session_dream.cpp   Dream: its four sampling algorithms, or left-to-right decoding
 //
@@ -105,6 +105,7 @@ std::unique_ptr<ModelSession> open_diffusion_session(const SessionRequest& reque
 
 // The sampler ids recorded in a profile (and so in centers) by the tool's compositions.
 inline constexpr std::string_view greedy_sampler_id = "greedy";
+inline constexpr std::string_view multinomial_sampler_id = "multinomial";
 inline constexpr std::string_view llada_sampler_id = "llada";
 inline constexpr std::string_view left_to_right_sampler_id = "left_to_right";
 inline constexpr std::string_view dream_sampler_prefix = "dream_";

@@ -304,13 +304,6 @@ void check_autoregressive_flags(const ModelOptions& options, const std::string& 
                                                "but the model is a {} decoder; use --sampling ar",
                                                architecture));
   }
-  if (options.profile.temperature > 0.0) {
-    // NOTE: the tool's autoregressive compositions decode greedily; temperature > 0 is available
-    // from C++ through sri::generate::Autoregressive<sri::sample::Seeded>.
-    raise("sri.cli.unsupported",
-          "--temperature > 0 is not available for autoregressive models in the sri tool yet; use 0 (greedy), or "
-          "sample from C++ with sri::generate::Autoregressive<sri::sample::Seeded>");
-  }
   if (options.profile.cfg_scale > 0.0) {
     raise("sri.cli.invalid_value", fmt::format("--cfg-scale {} applies to the LLaDA sampler only, but the model is a "
                                                "{} decoder; leave it at 0",

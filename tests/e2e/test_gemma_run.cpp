@@ -74,3 +74,29 @@ TEST_CASE("gemma run writes centers and signals") {
   }
   CHECK(sri_e2e::png_size(sri_e2e::read_file(out / "signal.png")).width > 0);
 }
+
+TEST_CASE("gemma sampled run repeats with seed") {
+  if (!fs::exists(gemma_path())) std::exit(77);
+  sri_e2e::Session session("gemma-sampled");
+  auto args = [&](const std::string& folder) {
+    return std::vector<std::string>{"run",           "--model",   gemma_path().string(),
+                                    "-n",            "1",         "--steps",
+                                    "8",             "--temperature", "0.8",
+                                    "--seed",        "11",        "--threads",
+                                    "2",             "--allow-unfiltered", "--out",
+                                    (session / folder).string()};
+  };
+  const sri_e2e::RunResult first = session.run(args("first"));
+  const sri_e2e::RunResult second = session.run(args("second"));
+  INFO(session.commands());
+  INFO("stderr: ", first.err, "\n", second.err);
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(second.exit_code == 0);
+  const json meta = Safetensors::read(session / "first" / "centers.safetensors").metadata();
+  const json profile = json::parse(meta["profile"].get<std::string>());
+  CHECK(profile["sampler"] == "multinomial");
+  CHECK(profile["temperature"] == 0.8);
+  CHECK(profile["seed"] == 11);
+  CHECK(sri_e2e::read_file(session / "first" / "signals.json") ==
+        sri_e2e::read_file(session / "second" / "signals.json"));
+}

@@ -178,8 +178,8 @@ class Tokenizer {
     const std::string model_name = gguf.get_string("tokenizer.ggml.model");
     if (model_name != "gpt2") {
       raise("sri.text.unsupported_tokenizer",
-            fmt::format("GGUF tokenizer.ggml.model is '{}'; sri implements byte-level BPE ('gpt2') only, so "
-                        "SentencePiece vocabularies (Gemma, Llama 2) cannot be tokenized yet",
+            fmt::format("GGUF tokenizer.ggml.model is '{}', expected 'gpt2' (byte-level BPE) for Tokenizer; load "
+                        "SentencePiece ('llama') vocabularies such as Gemma's with sri::text::SentencePieceBpe",
                         model_name));
     }
     if (!gguf.contains("tokenizer.ggml.pre")) {
