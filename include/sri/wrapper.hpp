@@ -416,6 +416,13 @@ class Wrapper {
   // Judges each row's committed response positions after a masked-diffusion step.
   void push_canvas_texts(const generate::StepInfo& info, std::vector<TextSignal<JudgeT>>& signals) const {
     const auto width = static_cast<std::size_t>(info.response_length);
+    if (width == 0 || info.response.size() != signals.size() * width) {
+      raise("sri.wrapper.canvas_missing",
+            "the masked-diffusion strategy reported " + std::to_string(info.response.size()) +
+                " response tokens for " + std::to_string(signals.size()) + " rows of length " +
+                std::to_string(width) + " after step " + std::to_string(info.step) +
+                "; a strategy used by sri::Wrapper must fill StepInfo::response with every row's response columns");
+    }
     for (std::size_t row = 0; row < signals.size(); ++row) {
       const std::span<const int64_t> columns = info.response.subspan(row * width, width);
       const std::vector<int64_t> tokens(columns.begin(), columns.end());
