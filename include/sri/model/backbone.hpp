@@ -8,6 +8,11 @@
 // step s - 1. For a masked-diffusion strategy, every step processes the whole canvas.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#if defined(__unix__)
+#include <dlfcn.h>
+#endif
 
 #include <concepts>
 #include <cstdint>
@@ -26,8 +31,27 @@ namespace sri::model {
 struct RuntimeOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;  // float32 on CPU; bfloat16 or float16 on CUDA
-  int threads = 0;                    // intra-op CPU threads for at::set_num_threads; 0 keeps libtorch's setting
+  int threads = 0;                    // CPU threads of the computation (see set_cpu_threads); 0 keeps libtorch's setting
 };
+
+// Gives the computation `threads` CPU threads; 0 or less changes nothing. When libtorch's BLAS is
+// OpenBLAS (Debian's libtorch), matrix products run on OpenBLAS's own thread pool, and libtorch's
+// OpenMP workers spin-wait between parallel regions on the same cores. Measured with
+// benchmarks/decode on a 2-core machine, 2 OpenMP threads cut SmolLM2's prefill from about 350 to
+// about 12-80 tokens/s. With OpenBLAS the threads therefore go to OpenBLAS and libtorch keeps one;
+// with any other BLAS (MKL in the PyPI and CUDA builds) they go to libtorch's intra-op pool.
+inline void set_cpu_threads(int threads) {
+  if (threads <= 0) return;
+#if defined(__unix__)
+  using SetThreads = void (*)(int);
+  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_set_num_threads"); symbol != nullptr) {
+    reinterpret_cast<SetThreads>(symbol)(threads);
+    at::set_num_threads(1);
+    return;
+  }
+#endif
+  at::set_num_threads(threads);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Hook points

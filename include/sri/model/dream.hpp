@@ -82,7 +82,7 @@ class Dream {
       raise("sri.model.architecture_unsupported",
             "architecture '" + arch + "' is not a Dream model; sri::model::Dream loads dream checkpoints");
     }
-    if (options.threads > 0) at::set_num_threads(options.threads);
+    set_cpu_threads(options.threads);
     return Dream(checkpoint, LoadOptions{options.dtype, options.device});
   }
 

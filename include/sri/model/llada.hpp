@@ -68,7 +68,7 @@ class Llada {
       raise("sri.model.architecture_unsupported",
             "architecture '" + arch + "' is not a Llada model; sri::model::Llada loads llada checkpoints");
     }
-    if (options.threads > 0) at::set_num_threads(options.threads);
+    set_cpu_threads(options.threads);
     return Llada(checkpoint, LoadOptions{options.dtype, options.device});
   }
 

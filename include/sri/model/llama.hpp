@@ -43,7 +43,7 @@ class Llama {
         RuntimeOptions options = {})
       : config_(std::move(config)), end_ids_(std::move(end_token_ids)), options_(options) {
     config_.validate();
-    if (options_.threads > 0) at::set_num_threads(options_.threads);
+    set_cpu_threads(options_.threads);
     if (options_.device.is_cpu() && options_.dtype != at::kFloat) {
       raise("sri.model.dtype_invalid", std::string("dtype ") + c10::toString(options_.dtype) +
                                            " was requested on CPU; CPU inference runs in float32, use "
