@@ -1,15 +1,31 @@
-// The LLaDA and Dream sampling rules as pure functions over hand-made logits.
+// The LLaDA and Dream sampling rules as pure functions over hand-made logits, and the config.json
+// checks of the two backbones over edited copies of the golden configs.
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "diffusion_fixtures.hpp"
 #include "sri/error.hpp"
 #include "sri/generate/dream_sampler.hpp"
 #include "sri/generate/llada_schedule.hpp"
 #include "sri/generate/masked_diffusion.hpp"
+#include "sri/io/safetensors.hpp"
+#include "sri/model/dream.hpp"
+#include "sri/model/llada.hpp"
 
 // libtorch 1.13 pulls in glog, whose CHECK macros abort the process, so doctest's replace them.
 #undef CHECK
@@ -268,4 +284,299 @@ TEST_CASE("canvas rejects mask id in prompt") {
   CHECK((row(canvas.tokens[1]) == std::vector<int64_t>{0, 0, 4, 9, 9}));
   CHECK(canvas.valid[1][0].item<bool>() == false);
   CHECK(canvas.valid[1][2].item<bool>() == true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// config.json checks of the Llada and Dream constructors
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// A config.json edited in memory over a golden model.safetensors. Unlike FolderWeights it has
+// contains(name), so the backbones can find layers past the configured count.
+class EditedConfigWeights {
+ public:
+  EditedConfigWeights(const std::filesystem::path& folder, nlohmann::json config)
+      : config_(std::move(config)), file_(folder / "model.safetensors") {}
+  const nlohmann::json& config() const { return config_; }
+  at::Tensor load(std::string_view name, at::ScalarType dtype) const { return file_.tensor(name).to(dtype); }
+  bool contains(std::string_view name) const { return file_.contains(name); }
+
+ private:
+  nlohmann::json config_;
+  sri::io::SafetensorsFile file_;
+};
+
+static_assert(sri::model::WeightSource<EditedConfigWeights>,
+              "EditedConfigWeights must satisfy WeightSource so the backbones can load it.");
+
+nlohmann::json golden_config(const std::string& model) {
+  return sri_test::read_json(sri_test::golden_dir() / model / "config.json");
+}
+
+template <class Model>
+Model load_with_config(const std::string& model, nlohmann::json config) {
+  return Model(EditedConfigWeights(sri_test::golden_dir() / model, std::move(config)));
+}
+
+// One edit of a golden config.json and the error it must raise.
+struct ConfigCase {
+  std::string key;
+  std::optional<nlohmann::json> value;  // std::nullopt removes the key
+  std::string error_id;
+  std::vector<std::string> message_parts;  // each must appear in the error message
+};
+
+// The id and message of the error that loading `config` raises. Any exception other than
+// sri::Error is reported as the id "not sri::Error", so a leaked library error fails the check.
+template <class Model>
+std::pair<std::string, std::string> load_error(const std::string& model, const nlohmann::json& config) {
+  try {
+    load_with_config<Model>(model, config);
+  } catch (const sri::Error& e) {
+    return {e.id(), e.what()};
+  } catch (const std::exception& e) {
+    return {"not sri::Error", e.what()};
+  }
+  return {"", ""};
+}
+
+template <class Model>
+void check_config_cases(const std::string& model, const std::vector<ConfigCase>& cases) {
+  for (const ConfigCase& c : cases) {
+    nlohmann::json config = golden_config(model);
+    if (c.value) {
+      config[c.key] = *c.value;
+    } else {
+      config.erase(c.key);
+    }
+    INFO(model << " with " << c.key << " = " << (c.value ? c.value->dump() : std::string("(removed)")));
+    const auto [id, message] = load_error<Model>(model, config);
+    CHECK_MESSAGE(id == c.error_id, "message: " << message);
+    for (const std::string& part : c.message_parts) {
+      CHECK_MESSAGE(message.find(part) != std::string::npos, "expected '" << part << "' in: " << message);
+    }
+  }
+}
+
+const std::string invalid = "sri.diffusion.config_invalid";
+const std::string unsupported = "sri.diffusion.config_unsupported";
+const double not_a_number = std::numeric_limits<double>::quiet_NaN();
+const double positive_infinity = std::numeric_limits<double>::infinity();
+
+}  // namespace
+
+TEST_CASE("llada config rejects bad sizes") {
+  check_config_cases<sri::model::Llada>(
+      "llada-tiny",
+      {
+          {"d_model", 0, invalid, {"'d_model'", "is 0"}},
+          {"n_layers", 0, invalid, {"'n_layers'", "is 0"}},
+          {"n_heads", 0, invalid, {"'n_heads'", "is 0"}},  // must fail before d_model / n_heads
+          {"n_heads", -4, invalid, {"'n_heads'", "is -4"}},
+          {"n_kv_heads", 0, invalid, {"'n_kv_heads'", "is 0"}},
+          {"mlp_hidden_size", 0, invalid, {"'mlp_hidden_size'", "is 0"}},
+          {"vocab_size", 0, invalid, {"'vocab_size'", "is 0"}},
+          {"embedding_size", 0, invalid, {"'embedding_size'", "is 0"}},
+          {"max_sequence_length", 0, invalid, {"'max_sequence_length'", "is 0"}},
+          {"d_model", std::nullopt, invalid, {"'d_model'", "is missing"}},
+          {"n_heads", 3, invalid, {"'d_model'", "is 32", "'n_heads' 3"}},
+          {"n_kv_heads", 3, invalid, {"'n_heads'", "is 4", "'n_kv_heads' 3"}},
+          {"n_heads", 32, invalid, {"'d_model'", "odd head size of 1"}},
+      });
+}
+
+TEST_CASE("llada config rejects bad mlp_ratio") {
+  nlohmann::json config = golden_config("llada-tiny");
+  config.erase("mlp_hidden_size");
+  config["mlp_ratio"] = 0;
+  auto [id, message] = load_error<sri::model::Llada>("llada-tiny", config);
+  CHECK(id == invalid);
+  CHECK(message.find("'mlp_ratio' is 0") != std::string::npos);
+
+  config["mlp_ratio"] = std::numeric_limits<int64_t>::max();
+  std::tie(id, message) = load_error<sri::model::Llada>("llada-tiny", config);
+  CHECK(id == invalid);
+  CHECK(message.find("overflows") != std::string::npos);
+}
+
+TEST_CASE("llada config rejects bad token ids") {
+  check_config_cases<sri::model::Llada>(
+      "llada-tiny",
+      {
+          {"mask_token_id", 256, invalid, {"'mask_token_id'", "is 256", "vocabulary of 256 tokens"}},
+          {"mask_token_id", -1, invalid, {"'mask_token_id'", "is -1", "vocabulary of 256 tokens"}},
+          {"pad_token_id", 300, invalid, {"'pad_token_id'", "is 300", "vocabulary of 256 tokens"}},
+          {"eos_token_id", 256, invalid, {"'eos_token_id'", "is 256", "vocabulary of 256 tokens"}},
+          {"bos_token_id", 999, invalid, {"'bos_token_id'", "is 999", "vocabulary of 256 tokens"}},
+          {"eos_token_id", nlohmann::json::array({201, 256}), invalid, {"'eos_token_id'", "is 256"}},
+          // The LLaDA-8B fallbacks do not fit a 256-token vocabulary.
+          {"mask_token_id", std::nullopt, invalid, {"no field 'mask_token_id'", "126336", "256 tokens"}},
+          {"eos_token_id", std::nullopt, invalid, {"no field 'eos_token_id'", "126081", "256 tokens"}},
+          {"mask_token_id", 201, invalid, {"'mask_token_id'", "is 201", "'eos_token_id'"}},
+          {"eos_token_id", nlohmann::json::array({202, 200}), invalid, {"'mask_token_id'", "is 200", "'eos_token_id'"}},
+      });
+}
+
+TEST_CASE("llada config rejects wrong types") {
+  check_config_cases<sri::model::Llada>(
+      "llada-tiny",
+      {
+          {"eos_token_id", "201", invalid, {"'eos_token_id'", "expected an integer or a non-empty array of integers"}},
+          {"eos_token_id", nlohmann::json::array(), invalid, {"'eos_token_id'", "non-empty array"}},
+          {"eos_token_id", nlohmann::json::array({201, "x"}), invalid, {"'eos_token_id'", "array of integers"}},
+          {"eos_token_id", 314.5, invalid, {"'eos_token_id'", "is 314.5"}},
+          {"mask_token_id", true, invalid, {"'mask_token_id'", "is true", "expected an integer"}},
+          {"mask_token_id", 200.5, invalid, {"'mask_token_id'", "is 200.5", "expected an integer"}},
+          {"pad_token_id", "201", invalid, {"'pad_token_id'", "expected an integer"}},
+          {"bos_token_id", false, invalid, {"'bos_token_id'", "expected an integer"}},
+          {"n_heads", "4", invalid, {"'n_heads'", "expected an integer"}},
+          {"d_model", 32.0, invalid, {"'d_model'", "expected an integer"}},
+          {"n_layers", std::numeric_limits<uint64_t>::max(), invalid, {"'n_layers'", "expected an integer"}},
+          {"mlp_hidden_size", "48", invalid, {"'mlp_hidden_size'", "expected an integer"}},
+          {"embedding_size", nlohmann::json::array(), invalid, {"'embedding_size'", "expected an integer"}},
+          {"rope_theta", "big", invalid, {"'rope_theta'", "expected a number"}},
+          {"rms_norm_eps", true, invalid, {"'rms_norm_eps'", "expected a number"}},
+          {"weight_tying", "no", invalid, {"'weight_tying'", "expected true or false"}},
+          {"multi_query_attention", 1, invalid, {"'multi_query_attention'", "expected true or false"}},
+          {"block_type", 5, invalid, {"'block_type'", "expected a string"}},
+          {"block_group_size", "1", invalid, {"'block_group_size'", "expected an integer"}},
+      });
+  const auto [id, message] = load_error<sri::model::Llada>("llada-tiny", nlohmann::json::array());
+  CHECK(id == invalid);
+  CHECK(message.find("expected a JSON object") != std::string::npos);
+}
+
+TEST_CASE("llada config rejects bad rope_theta and eps") {
+  check_config_cases<sri::model::Llada>(
+      "llada-tiny",
+      {
+          {"rope_theta", 0, invalid, {"'rope_theta'", "is 0", "finite number greater than 0"}},
+          {"rope_theta", -1.0, invalid, {"'rope_theta'", "is -1"}},
+          {"rope_theta", not_a_number, invalid, {"'rope_theta'", "is nan"}},
+          {"rope_theta", positive_infinity, invalid, {"'rope_theta'", "is inf"}},
+          {"rms_norm_eps", 0.0, invalid, {"'rms_norm_eps'", "is 0", "finite number greater than 0"}},
+          {"rms_norm_eps", -1, invalid, {"'rms_norm_eps'", "is -1"}},
+          {"activation_type", "gelu", unsupported, {"activation_type \"gelu\""}},
+      });
+}
+
+TEST_CASE("llada config rejects extra weight layers") {
+  check_config_cases<sri::model::Llada>(
+      "llada-tiny", {{"n_layers", 1, invalid, {"'n_layers' is 1", "model.transformer.blocks.1.attn_norm.weight"}}});
+  // FolderWeights has no contains(name), so the check is skipped and the golden folder still loads.
+  const sri::model::Llada model{sri_test::FolderWeights(sri_test::golden_dir() / "llada-tiny")};
+  CHECK(model.config().num_layers == 2);
+}
+
+TEST_CASE("llada config accepts eos array") {
+  nlohmann::json config = golden_config("llada-tiny");
+  config["eos_token_id"] = nlohmann::json::array({202, 201});
+  config.erase("pad_token_id");
+  config["bos_token_id"] = nullptr;
+  const auto model = load_with_config<sri::model::Llada>("llada-tiny", config);
+  CHECK((model.end_token_ids() == std::vector<int64_t>{202, 201}));
+  CHECK(model.config().pad_token_id == std::optional<int64_t>(202));  // the first end id
+  CHECK_FALSE(model.config().bos_token_id.has_value());
+  CHECK(model.mask_token_id() == 200);
+}
+
+TEST_CASE("llada config keeps mask fallback inside vocab") {
+  // With 200000 embedding rows the default 126336 is a valid id, so the config is accepted and
+  // loading only stops at the golden wte, which has 256 rows.
+  nlohmann::json config = golden_config("llada-tiny");
+  config.erase("mask_token_id");
+  config["embedding_size"] = 200000;
+  const auto [id, message] = load_error<sri::model::Llada>("llada-tiny", config);
+  CHECK(id == "sri.diffusion.weight_shape_mismatch");
+  CHECK(message.find("wte") != std::string::npos);
+}
+
+TEST_CASE("dream config rejects bad sizes") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {
+          {"vocab_size", 0, invalid, {"'vocab_size'", "is 0"}},
+          {"hidden_size", 0, invalid, {"'hidden_size'", "is 0"}},
+          {"num_hidden_layers", 0, invalid, {"'num_hidden_layers'", "is 0"}},
+          {"num_attention_heads", 0, invalid, {"'num_attention_heads'", "is 0"}},
+          {"num_key_value_heads", 0, invalid, {"'num_key_value_heads'", "is 0"}},
+          {"intermediate_size", -48, invalid, {"'intermediate_size'", "is -48"}},
+          {"head_dim", 0, invalid, {"'head_dim'", "is 0"}},
+          {"max_position_embeddings", 0, invalid, {"'max_position_embeddings'", "is 0"}},
+          {"hidden_size", std::nullopt, invalid, {"'hidden_size'", "is missing"}},
+          {"num_attention_heads", 3, invalid, {"'hidden_size'", "is 32", "'num_attention_heads' 3"}},
+          {"num_key_value_heads", 3, invalid, {"'num_attention_heads'", "is 4", "'num_key_value_heads' 3"}},
+          {"head_dim", 7, invalid, {"'head_dim'", "is 7", "even number"}},
+          {"num_attention_heads", 32, invalid, {"'hidden_size'", "odd head size of 1"}},
+      });
+}
+
+TEST_CASE("dream config rejects bad token ids") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {
+          {"mask_token_id", 256, invalid, {"'mask_token_id'", "is 256", "vocabulary of 256 tokens"}},
+          {"mask_token_id", std::nullopt, invalid, {"'mask_token_id'", "is missing"}},
+          {"pad_token_id", -2, invalid, {"'pad_token_id'", "is -2", "vocabulary of 256 tokens"}},
+          {"eos_token_id", 300, invalid, {"'eos_token_id'", "is 300", "vocabulary of 256 tokens"}},
+          {"bos_token_id", 256, invalid, {"'bos_token_id'", "is 256", "vocabulary of 256 tokens"}},
+          {"eos_token_id", std::nullopt, invalid, {"no field 'eos_token_id'", "151643", "256 tokens"}},
+          {"mask_token_id", 201, invalid, {"'mask_token_id'", "is 201", "'eos_token_id'"}},
+      });
+}
+
+TEST_CASE("dream config rejects wrong types") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {
+          {"eos_token_id", "x", invalid, {"'eos_token_id'", "expected an integer or a non-empty array of integers"}},
+          {"mask_token_id", 200.5, invalid, {"'mask_token_id'", "expected an integer"}},
+          {"num_hidden_layers", "2", invalid, {"'num_hidden_layers'", "expected an integer"}},
+          {"hidden_act", 3, invalid, {"'hidden_act'", "expected a string"}},
+          {"use_sliding_window", "no", invalid, {"'use_sliding_window'", "expected true or false"}},
+          {"tie_word_embeddings", 0, invalid, {"'tie_word_embeddings'", "expected true or false"}},
+          {"rope_theta", "1e6", invalid, {"'rope_theta'", "expected a number"}},
+      });
+}
+
+TEST_CASE("dream config rejects unsupported variants") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {
+          {"hidden_act", "gelu", unsupported, {"hidden_act \"gelu\"", "supported: silu"}},
+          {"use_sliding_window", true, unsupported, {"use_sliding_window"}},
+          {"rope_scaling", nlohmann::json::object({{"type", "linear"}, {"factor", 2.0}}), unsupported, {"rope_scaling"}},
+      });
+}
+
+TEST_CASE("dream config rejects bad rope_theta and eps") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {
+          {"rope_theta", 0, invalid, {"'rope_theta'", "is 0", "finite number greater than 0"}},
+          {"rope_theta", not_a_number, invalid, {"'rope_theta'", "is nan"}},
+          {"rms_norm_eps", 0.0, invalid, {"'rms_norm_eps'", "is 0"}},
+          {"rms_norm_eps", -1e-6, invalid, {"'rms_norm_eps'", "is -1e-06"}},
+          {"rms_norm_eps", positive_infinity, invalid, {"'rms_norm_eps'", "is inf"}},
+      });
+}
+
+TEST_CASE("dream config rejects extra weight layers") {
+  check_config_cases<sri::model::Dream>(
+      "dream-tiny",
+      {{"num_hidden_layers", 1, invalid, {"'num_hidden_layers' is 1", "model.layers.1.input_layernorm.weight"}}});
+}
+
+TEST_CASE("dream config accepts eos array") {
+  nlohmann::json config = golden_config("dream-tiny");
+  config["eos_token_id"] = nlohmann::json::array({202, 201});
+  config["pad_token_id"] = nullptr;
+  config["hidden_act"] = "silu";
+  const auto model = load_with_config<sri::model::Dream>("dream-tiny", config);
+  CHECK((model.end_token_ids() == std::vector<int64_t>{202, 201}));
+  CHECK(model.config().pad_token_id == std::optional<int64_t>(202));  // the first end id
+  CHECK(model.config().bos_token_id == std::optional<int64_t>(201));
+  CHECK(model.mask_token_id() == 200);
+  CHECK(model.config().head_dim == 8);
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +47,9 @@ class Dream {
   template <WeightSource W>
   explicit Dream(const W& source, LoadOptions options = {}) : options_(options) {
     read_config(source.config());
+    detail::check_no_extra_layer(source,
+                                 "model.layers." + std::to_string(config_.num_layers) + ".input_layernorm.weight",
+                                 family_name, "num_hidden_layers", config_.num_layers);
     embed_ = detail::load_weight(source, "model.embed_tokens.weight", options_);
     norm_ = detail::load_weight(source, "model.norm.weight", options_);
     head_ = config_.tie_word_embeddings ? embed_ : detail::load_weight(source, "lm_head.weight", options_);
@@ -138,6 +142,8 @@ class Dream {
   }
 
  private:
+  static constexpr std::string_view family_name = "Dream";
+
   struct Layer {
     at::Tensor input_norm, post_norm;  // [hidden]
     at::Tensor q, q_bias;              // [heads * head_dim, hidden], [heads * head_dim]
@@ -147,22 +153,84 @@ class Dream {
     at::Tensor down;                   // [hidden, intermediate]
   };
 
+  // Reads config.json. Every field is type-checked and every size is checked before it is used,
+  // so a bad field raises sri.diffusion.config_invalid (or config_unsupported for variants that
+  // are not implemented) naming the field.
   void read_config(const nlohmann::json& cfg) {
-    if (cfg.value("use_sliding_window", false)) {
+    detail::require_object(cfg, family_name);
+    check_supported(cfg);
+    config_.architecture = "dream";
+    config_.attention_bias = true;
+    read_sizes(cfg);
+    config_.max_position_embeddings =
+        detail::config_optional_int(cfg, "max_position_embeddings", family_name).value_or(int64_t{8192});
+    detail::check_positive(family_name, "max_position_embeddings", config_.max_position_embeddings);
+    config_.rms_norm_eps = detail::config_positive_number(cfg, "rms_norm_eps", 1e-6, family_name);
+    config_.rope_theta = detail::config_positive_number(cfg, "rope_theta", 10000.0, family_name);
+    config_.tie_word_embeddings = detail::config_bool(cfg, "tie_word_embeddings", false, family_name);
+
+    // Special token ids must index a row of embed_tokens. The eos fallback is Dream-v0's id.
+    const int64_t vocab = config_.vocab_size;
+    config_.end_token_ids = detail::config_end_token_ids(cfg, 151643, vocab, family_name);
+    mask_token_id_ = detail::config_token_id(cfg, "mask_token_id", std::nullopt, vocab, family_name);
+    detail::check_mask_not_end(family_name, mask_token_id_, config_.end_token_ids);
+    config_.pad_token_id =
+        detail::config_token_id(cfg, "pad_token_id", config_.end_token_ids.front(), vocab, family_name);
+    if (detail::config_field(cfg, "bos_token_id") != nullptr) {
+      config_.bos_token_id = detail::config_token_id(cfg, "bos_token_id", std::nullopt, vocab, family_name);
+    }
+    config_.validate();
+  }
+
+  static void check_supported(const nlohmann::json& cfg) {
+    if (detail::config_bool(cfg, "use_sliding_window", false, family_name)) {
       raise("sri.diffusion.config_unsupported",
             "this Dream checkpoint sets use_sliding_window true, which sri's Dream backbone does not implement");
     }
-    if (cfg.contains("rope_scaling") && !cfg["rope_scaling"].is_null()) {
+    if (const nlohmann::json* scaling = detail::config_field(cfg, "rope_scaling")) {
       raise("sri.diffusion.config_unsupported",
-            "this Dream checkpoint sets rope_scaling " + cfg["rope_scaling"].dump() +
+            "this Dream checkpoint sets rope_scaling " + detail::shown_value(*scaling) +
                 ", which sri's Dream backbone does not implement; expected null");
     }
-    config_ = ModelConfig::from_hf_json(cfg, "dream");
-    config_.attention_bias = true;
-    mask_token_id_ = detail::config_int(cfg, "mask_token_id", "Dream");
-    const int64_t eos = cfg.value("eos_token_id", int64_t{151643});
-    config_.end_token_ids = {eos};
-    if (!config_.pad_token_id) config_.pad_token_id = eos;
+    const std::string activation = detail::config_string(cfg, "hidden_act", "silu", family_name);
+    if (activation != "silu") {
+      raise("sri.diffusion.config_unsupported",
+            "this Dream checkpoint sets hidden_act \"" + activation +
+                "\", which sri's Dream backbone does not implement; supported: silu");
+    }
+  }
+
+  void read_sizes(const nlohmann::json& cfg) {
+    config_.vocab_size = detail::config_positive_int(cfg, "vocab_size", family_name);
+    config_.hidden_size = detail::config_positive_int(cfg, "hidden_size", family_name);
+    config_.num_layers = detail::config_positive_int(cfg, "num_hidden_layers", family_name);
+    config_.num_heads = detail::config_positive_int(cfg, "num_attention_heads", family_name);
+    config_.intermediate_size = detail::config_positive_int(cfg, "intermediate_size", family_name);
+    detail::check_divides(family_name, "hidden_size", config_.hidden_size, "num_attention_heads", config_.num_heads);
+
+    config_.num_kv_heads =
+        detail::config_optional_int(cfg, "num_key_value_heads", family_name).value_or(config_.num_heads);
+    detail::check_positive(family_name, "num_key_value_heads", config_.num_kv_heads);
+    detail::check_divides(family_name, "num_attention_heads", config_.num_heads, "num_key_value_heads",
+                          config_.num_kv_heads);
+
+    // Qwen2 configs have no head_dim field; an explicit one is honoured as ModelConfig::from_hf_json does.
+    if (const std::optional<int64_t> head_dim = detail::config_optional_int(cfg, "head_dim", family_name)) {
+      detail::check_positive(family_name, "head_dim", *head_dim);
+      if (*head_dim % 2 != 0) {
+        detail::raise_config_invalid(family_name, "head_dim",
+                                     "is " + std::to_string(*head_dim) + ", expected an even number for rotary embeddings");
+      }
+      config_.head_dim = *head_dim;
+    } else {
+      config_.head_dim = config_.hidden_size / config_.num_heads;
+      if (config_.head_dim % 2 != 0) {
+        detail::raise_config_invalid(family_name, "hidden_size",
+                                     "is " + std::to_string(config_.hidden_size) + ", which gives an odd head size of " +
+                                         std::to_string(config_.head_dim) +
+                                         " (hidden_size / num_attention_heads); rotary embeddings need an even head size");
+      }
+    }
   }
 
   void check_shapes() const {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,8 @@ class Llada {
   explicit Llada(const W& source, LoadOptions options = {}) : options_(options) {
     read_config(source.config());
     const std::string prefix = "model.transformer.";
+    detail::check_no_extra_layer(source, prefix + "blocks." + std::to_string(config_.num_layers) + ".attn_norm.weight",
+                                 family_name, "n_layers", config_.num_layers);
     wte_ = detail::load_weight(source, prefix + "wte.weight", options_);
     ln_f_ = detail::load_weight(source, prefix + "ln_f.weight", options_);
     head_ = weight_tying_ ? wte_ : detail::load_weight(source, prefix + "ff_out.weight", options_);
@@ -129,6 +132,8 @@ class Llada {
   }
 
  private:
+  static constexpr std::string_view family_name = "LLaDA";
+
   struct Block {
     at::Tensor attn_norm, ff_norm;  // [hidden]
     at::Tensor q;                   // [hidden, hidden]
@@ -138,63 +143,96 @@ class Llada {
     at::Tensor down;                // [hidden, mlp_hidden]
   };
 
+  // Reads config.json. Every field is type-checked and every size is checked before it is used,
+  // so a bad field raises sri.diffusion.config_invalid (or config_unsupported for variants that
+  // are not implemented) naming the field.
   void read_config(const nlohmann::json& cfg) {
-    constexpr std::string_view family = "LLaDA";
+    detail::require_object(cfg, family_name);
+    check_supported(cfg);
+    config_.architecture = "llada";
+    read_sizes(cfg);
+    read_token_ids(cfg);
+    config_.max_position_embeddings =
+        detail::config_optional_int(cfg, "max_sequence_length", family_name).value_or(int64_t{4096});
+    detail::check_positive(family_name, "max_sequence_length", config_.max_position_embeddings);
+    config_.rms_norm_eps = detail::config_positive_number(cfg, "rms_norm_eps", 1e-5, family_name);
+    config_.rope_theta = detail::config_positive_number(cfg, "rope_theta", 10000.0, family_name);
+    weight_tying_ = detail::config_bool(cfg, "weight_tying", false, family_name);
+    config_.tie_word_embeddings = weight_tying_;
+    config_.validate();
+  }
+
+  static void check_supported(const nlohmann::json& cfg) {
     auto unsupported = [](const std::string& what) {
       raise("sri.diffusion.config_unsupported",
             "this LLaDA checkpoint uses " + what + ", which sri's LLaDA backbone does not implement; "
             "supported: block_type llama, rms norm, silu, rope without alibi, no biases");
     };
-    if (cfg.value("block_type", std::string("llama")) != "llama") unsupported("block_type " + cfg["block_type"].dump());
-    if (cfg.value("layer_norm_type", std::string("rms")) != "rms") unsupported("layer_norm_type " + cfg["layer_norm_type"].dump());
-    if (cfg.value("activation_type", std::string("silu")) != "silu") unsupported("activation_type " + cfg["activation_type"].dump());
-    if (cfg.value("alibi", false) || !cfg.value("rope", true)) unsupported("alibi or no rotary embeddings");
-    if (cfg.value("include_bias", false) || cfg.value("include_qkv_bias", false)) unsupported("linear biases");
-    if (cfg.value("attention_layer_norm", false)) unsupported("query/key layer norms");
-    if (cfg.value("input_emb_norm", false) || cfg.value("scale_logits", false)) unsupported("input_emb_norm or scale_logits");
-    if (cfg.contains("block_group_size") && cfg["block_group_size"].is_number_integer() &&
-        cfg["block_group_size"].get<int64_t>() != 1) {
-      unsupported("block_group_size " + cfg["block_group_size"].dump());
+    auto check_string = [&](const char* key, const std::string& supported) {
+      const std::string value = detail::config_string(cfg, key, supported, family_name);
+      if (value != supported) unsupported(std::string(key) + " \"" + value + "\"");
+    };
+    auto flag = [&](const char* key, bool fallback) { return detail::config_bool(cfg, key, fallback, family_name); };
+    check_string("block_type", "llama");
+    check_string("layer_norm_type", "rms");
+    check_string("activation_type", "silu");
+    if (flag("alibi", false) || !flag("rope", true)) unsupported("alibi or no rotary embeddings");
+    if (flag("include_bias", false) || flag("include_qkv_bias", false)) unsupported("linear biases");
+    if (flag("attention_layer_norm", false)) unsupported("query/key layer norms");
+    if (flag("input_emb_norm", false) || flag("scale_logits", false)) unsupported("input_emb_norm or scale_logits");
+    const std::optional<int64_t> group = detail::config_optional_int(cfg, "block_group_size", family_name);
+    if (group && *group != 1) unsupported("block_group_size " + std::to_string(*group));
+  }
+
+  void read_sizes(const nlohmann::json& cfg) {
+    config_.hidden_size = detail::config_positive_int(cfg, "d_model", family_name);
+    config_.num_layers = detail::config_positive_int(cfg, "n_layers", family_name);
+    config_.num_heads = detail::config_positive_int(cfg, "n_heads", family_name);
+    detail::check_divides(family_name, "d_model", config_.hidden_size, "n_heads", config_.num_heads);
+    config_.head_dim = config_.hidden_size / config_.num_heads;
+    if (config_.head_dim % 2 != 0) {
+      detail::raise_config_invalid(family_name, "d_model",
+                                   "is " + std::to_string(config_.hidden_size) + ", which gives an odd head size of " +
+                                       std::to_string(config_.head_dim) +
+                                       " (d_model / n_heads); rotary embeddings need an even head size");
     }
 
-    config_.architecture = "llada";
-    config_.hidden_size = detail::config_int(cfg, "d_model", family);
-    config_.num_layers = detail::config_int(cfg, "n_layers", family);
-    config_.num_heads = detail::config_int(cfg, "n_heads", family);
-    config_.num_kv_heads = config_.num_heads;
-    if (cfg.contains("multi_query_attention") && cfg["multi_query_attention"].is_boolean() &&
-        cfg["multi_query_attention"].get<bool>()) {
+    if (detail::config_bool(cfg, "multi_query_attention", false, family_name)) {
       config_.num_kv_heads = 1;
-    } else if (cfg.contains("n_kv_heads") && cfg["n_kv_heads"].is_number_integer()) {
-      config_.num_kv_heads = cfg["n_kv_heads"].get<int64_t>();
-    }
-    config_.head_dim = config_.hidden_size / config_.num_heads;
-    if (cfg.contains("mlp_hidden_size") && cfg["mlp_hidden_size"].is_number_integer()) {
-      config_.intermediate_size = cfg["mlp_hidden_size"].get<int64_t>();
     } else {
-      config_.intermediate_size = detail::config_int(cfg, "mlp_ratio", family) * config_.hidden_size;
+      config_.num_kv_heads = detail::config_optional_int(cfg, "n_kv_heads", family_name).value_or(config_.num_heads);
+      detail::check_positive(family_name, "n_kv_heads", config_.num_kv_heads);
+      detail::check_divides(family_name, "n_heads", config_.num_heads, "n_kv_heads", config_.num_kv_heads);
     }
-    const int64_t vocab = detail::config_int(cfg, "vocab_size", family);
-    config_.vocab_size = cfg.contains("embedding_size") && cfg["embedding_size"].is_number_integer()
-                             ? cfg["embedding_size"].get<int64_t>()
-                             : vocab;
-    config_.max_position_embeddings = cfg.value("max_sequence_length", int64_t{4096});
-    config_.rms_norm_eps = cfg.value("rms_norm_eps", 1e-5);
-    config_.rope_theta = cfg.value("rope_theta", 10000.0);
-    weight_tying_ = cfg.value("weight_tying", false);
-    config_.tie_word_embeddings = weight_tying_;
-    mask_token_id_ = cfg.value("mask_token_id", int64_t{126336});
-    const int64_t eos = cfg.value("eos_token_id", int64_t{126081});
-    config_.end_token_ids = {eos};
-    config_.pad_token_id = cfg.value("pad_token_id", eos);
-    if (cfg.contains("bos_token_id") && cfg["bos_token_id"].is_number_integer()) {
-      config_.bos_token_id = cfg["bos_token_id"].get<int64_t>();
+
+    if (const std::optional<int64_t> mlp = detail::config_optional_int(cfg, "mlp_hidden_size", family_name)) {
+      detail::check_positive(family_name, "mlp_hidden_size", *mlp);
+      config_.intermediate_size = *mlp;
+    } else {
+      const int64_t ratio = detail::config_positive_int(cfg, "mlp_ratio", family_name);
+      if (ratio > INT64_MAX / config_.hidden_size) {
+        detail::raise_config_invalid(family_name, "mlp_ratio",
+                                     "is " + std::to_string(ratio) + ", and mlp_ratio * d_model overflows int64");
+      }
+      config_.intermediate_size = ratio * config_.hidden_size;
     }
-    if (config_.num_heads <= 0 || config_.hidden_size % config_.num_heads != 0) {
-      raise("sri.diffusion.config_invalid", "LLaDA d_model " + std::to_string(config_.hidden_size) +
-                                                " is not a multiple of n_heads " + std::to_string(config_.num_heads));
+
+    const int64_t vocab = detail::config_positive_int(cfg, "vocab_size", family_name);
+    // embedding_size, when set, is the row count of wte and ff_out, so token ids are checked against it.
+    config_.vocab_size = detail::config_optional_int(cfg, "embedding_size", family_name).value_or(vocab);
+    detail::check_positive(family_name, "embedding_size", config_.vocab_size);
+  }
+
+  // Reads the special token ids; each must index a row of wte. The fallbacks are LLaDA-8B's ids.
+  void read_token_ids(const nlohmann::json& cfg) {
+    const int64_t vocab = config_.vocab_size;
+    config_.end_token_ids = detail::config_end_token_ids(cfg, 126081, vocab, family_name);
+    mask_token_id_ = detail::config_token_id(cfg, "mask_token_id", 126336, vocab, family_name);
+    detail::check_mask_not_end(family_name, mask_token_id_, config_.end_token_ids);
+    config_.pad_token_id = detail::config_token_id(cfg, "pad_token_id", config_.end_token_ids.front(), vocab, family_name);
+    if (detail::config_field(cfg, "bos_token_id") != nullptr) {
+      config_.bos_token_id = detail::config_token_id(cfg, "bos_token_id", std::nullopt, vocab, family_name);
     }
-    config_.validate();
   }
 
   void check_shapes() const {
