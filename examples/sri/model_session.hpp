@@ -37,6 +37,8 @@ class ModelSession {
   [[nodiscard]] virtual int64_t num_layers() const = 0;
   [[nodiscard]] virtual const GenerationProfile& profile() const = 0;
   [[nodiscard]] virtual CentersRequest centers_request() const = 0;
+  // Raises when a prompt cannot be encoded or contains a mask token; `set` names the list.
+  virtual void check_prompts(std::span<const std::string> prompts, std::string_view set) const = 0;
   [[nodiscard]] virtual Centers build_centers(std::span<const std::string> harmless, std::span<const std::string> harmful,
                                               const CenterBuildOptions& options, const ProgressCallback& progress) = 0;
   [[nodiscard]] virtual std::vector<GenerationRun> generate(std::span<const std::string> prompts,
@@ -67,6 +69,9 @@ class WrapperSession final : public ModelSession {
   [[nodiscard]] int64_t num_layers() const override { return wrapper_.backbone().config().num_layers; }
   [[nodiscard]] const GenerationProfile& profile() const override { return wrapper_.profile(); }
   [[nodiscard]] CentersRequest centers_request() const override { return wrapper_.centers_request(); }
+  void check_prompts(std::span<const std::string> prompts, std::string_view set) const override {
+    wrapper_.check_prompts(prompts, set);
+  }
   [[nodiscard]] Centers build_centers(std::span<const std::string> harmless, std::span<const std::string> harmful,
                                       const CenterBuildOptions& options, const ProgressCallback& progress) override {
     return wrapper_.build_centers(harmless, harmful, options, progress);

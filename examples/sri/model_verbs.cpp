@@ -338,6 +338,26 @@ void check_diffusion_flags(const ModelOptions& options, const std::string& archi
                       "--block-length",
                       options.sampler));
   }
+  // Flags that only the LLaDA sampler reads must keep their defaults elsewhere, because the profile
+  // records them and a silently ignored value would make centers look different when they are not.
+  if (request.sampling == "ar" || architecture == "dream") {
+    const std::string where = request.sampling == "ar" ? "--sampling ar" : "Dream's sampler";
+    if (profile.remasking != "low_confidence") {
+      raise("sri.cli.invalid_value", fmt::format("--remasking {} applies to the LLaDA sampler only, not to {}; leave "
+                                                 "it out",
+                                                 profile.remasking, where));
+    }
+    if (profile.block_length != profile.gen_length) {
+      raise("sri.cli.invalid_value", fmt::format("--block-length {} applies to the LLaDA sampler only, not to {}; "
+                                                 "leave it out",
+                                                 profile.block_length, where));
+    }
+  }
+  if (request.sampling == "ar" && options.sampler != "auto") {
+    raise("sri.cli.invalid_value",
+          fmt::format("--sampler {} selects Dream's diffusion sampler and does not apply to --sampling ar; leave it out",
+                      options.sampler));
+  }
   if (request.sampling == "ar") {
     if (profile.steps != profile.gen_length) {
       raise("sri.cli.invalid_value",
@@ -366,12 +386,51 @@ void check_diffusion_flags(const ModelOptions& options, const std::string& archi
   }
 }
 
+// Returns an integer config.json field when it is present and positive.
+std::optional<int64_t> positive_config_int(const nlohmann::json& config, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    const auto found = config.find(key);
+    if (found != config.end() && found->is_number_integer() && found->get<int64_t>() > 0) return found->get<int64_t>();
+  }
+  return std::nullopt;
+}
+
+// Checks the lengths and the layer index against the model's config.json (or its GGUF metadata).
+void check_against_config(const ModelOptions& options, const nlohmann::json& config, bool diffusion,
+                          const std::string& sampling) {
+  const GenerationProfile& profile = options.profile;
+  if (const auto context = positive_config_int(config, {"max_position_embeddings", "max_sequence_length"})) {
+    const int64_t needed = diffusion ? profile.gen_length : profile.steps;
+    if (needed > *context) {
+      raise("sri.cli.invalid_value",
+            fmt::format("{} {} exceeds the model's context length {} (config max_position_embeddings or "
+                        "max_sequence_length); the prompt must fit as well, so pass a smaller value",
+                        diffusion ? "--gen-length" : "--steps", needed, *context));
+    }
+  }
+  if (diffusion && sampling == "diffusion" && profile.steps > profile.gen_length) {
+    raise("sri.cli.invalid_value", fmt::format("--steps {} exceeds --gen-length {}: a masked-diffusion step commits at "
+                                               "least one token on average, so the extra steps would commit none; "
+                                               "pass --steps {} or less",
+                                               profile.steps, profile.gen_length, profile.gen_length));
+  }
+  if (options.layer != "final") {
+    const auto layers = positive_config_int(config, {"num_hidden_layers", "n_layers"});
+    const int64_t layer = std::stoll(options.layer);
+    if (layers && layer >= *layers) {
+      raise("sri.cli.invalid_value", fmt::format("--layer {} does not exist: the model has {} decoder layers (0 to {})",
+                                                 layer, *layers, *layers - 1));
+    }
+  }
+}
+
 // Resolves the composition for the model's kind and checks the flags that depend on it, after
 // reading the model's metadata but before loading weights.
 SessionRequest plan_session(const ModelOptions& options, const fs::path& model_path) {
   SessionRequest request;
   request.model = model_path;
-  request.architecture = io::Checkpoint::open(model_path)->architecture();
+  const std::unique_ptr<io::Checkpoint> checkpoint = io::Checkpoint::open(model_path);
+  request.architecture = checkpoint->architecture();
   const bool diffusion = is_diffusion_architecture(request.architecture);
   request.sampling = options.sampling;
   if (request.sampling == "auto") request.sampling = diffusion ? "diffusion" : "ar";
@@ -380,6 +439,7 @@ SessionRequest plan_session(const ModelOptions& options, const fs::path& model_p
   } else {
     check_autoregressive_flags(options, request.architecture, request);
   }
+  check_against_config(options, checkpoint->config(), diffusion, request.sampling);
   request.profile = options.profile;
   request.options = wrapper_options(options);
   request.point = hook_point_of(options);
@@ -405,6 +465,12 @@ bool reusable(const fs::path& file, const CentersRequest& request, const PromptS
     }
     check_compatible(*stored.metadata, request);
     const CentersMetadata& meta = *stored.metadata;
+    // check_compatible lets scoring use another seed; a rebuild request with another seed must
+    // not reuse the old centers, because sampling (and Dream's origin algorithm) depends on it.
+    if (meta.profile.seed != request.profile.seed) {
+      why = fmt::format("it was built with seed {}", meta.profile.seed);
+      return false;
+    }
     if (meta.harmless.source != harmless.source || meta.harmful.source != harmful.source ||
         meta.harmless.n != static_cast<int64_t>(harmless_n) || meta.harmful.n != static_cast<int64_t>(harmful_n)) {
       why = "it was built from other prompt sets";
@@ -654,6 +720,7 @@ void run_verb(const RunOptions& options, const GlobalOptions& globals) {
   }
 
   const std::unique_ptr<ModelSession> session = open_session(std::move(request), globals);
+  session->check_prompts(read_test_prompts(options).texts, "the test prompts");
   Centers centers;
   if (!options.centers_file.empty()) {
     centers = centers_with_metadata(options.centers_file);
@@ -670,6 +737,11 @@ void centers_verb(const CentersVerbOptions& options, const GlobalOptions& global
   SessionRequest request = prepare_session(options.model, model_path);
   const fs::path file = options.out.empty() ? fs::path("results") / display_name_of(model_path) / "centers.safetensors"
                                             : fs::path(options.out);
+  if (!file.has_filename() || fs::is_directory(file)) {
+    raise("sri.cli.invalid_value",
+          fmt::format("--out {} is a folder; pass a file name such as {}", options.out,
+                      (file / "centers.safetensors").string()));
+  }
   prepare_output_folder(file.parent_path().empty() ? fs::path(".") : file.parent_path(), "--out");
   const CenterPrompts prompts = read_center_prompts(options.centers);
   const std::unique_ptr<ModelSession> session = open_session(std::move(request), globals);

@@ -184,6 +184,12 @@ class Wrapper {
       raise("sri.wrapper.invalid_option",
             "batch size must be positive, got " + std::to_string(options_.batch_size));
     }
+    if (codec_.vocab_size() > backbone_.config().vocab_size) {
+      raise("sri.wrapper.vocab_mismatch",
+            "the tokenizer of " + checkpoint_->display_name() + " has ids up to " + std::to_string(codec_.vocab_size() - 1) +
+                " but the model's embedding has " + std::to_string(backbone_.config().vocab_size) +
+                " rows; the tokenizer files do not belong to these weights");
+    }
     const int64_t layers = backbone_.config().num_layers;
     if (!(make_hook().point() == point_)) {
       raise("sri.wrapper.hook_point_mismatch", "hook point " + point_.name() + " was requested but the hook type reads " +
@@ -206,6 +212,14 @@ class Wrapper {
   [[nodiscard]] int64_t hidden_size() const { return backbone_.config().hidden_size; }
   [[nodiscard]] std::string hook_point() const { return point_.name(); }
   [[nodiscard]] static constexpr std::string_view pooling_id() { return Pool::id; }
+  // The system message and double-BOS choice as JSON text, recorded in centers and compared when
+  // scoring, because both change the prompt ids and so the states.
+  [[nodiscard]] std::string prompt_format() const {
+    const nlohmann::json format = {
+        {"system_prompt", options_.system_prompt ? nlohmann::json(*options_.system_prompt) : nlohmann::json()},
+        {"reference_double_bos", options_.reference_double_bos}};
+    return format.dump();
+  }
 
   // Returns the token ids of one prompt after the chat template, as the model receives them.
   [[nodiscard]] std::vector<int64_t> encode_prompt(std::string_view prompt) const {
@@ -220,6 +234,7 @@ class Wrapper {
   [[nodiscard]] std::vector<GenerationRun> generate(std::span<const std::string> prompts,
                                                     const ProgressCallback& progress = {},
                                                     std::string_view stage = "generating") {
+    check_prompts(prompts, "the prompt list");
     std::vector<GenerationRun> runs;
     runs.reserve(prompts.size());
     report(progress, stage, 0, prompts.size());
@@ -232,6 +247,31 @@ class Wrapper {
     return runs;
   }
 
+  // Encodes every prompt once before any generation, so that invalid UTF-8 or a prompt that
+  // contains a masked-diffusion model's mask token is reported with its position in the list
+  // before minutes of generation, not in the middle of a batch.
+  void check_prompts(std::span<const std::string> prompts, std::string_view set) const {
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      std::vector<int64_t> ids;
+      try {
+        ids = encode_prompt(prompts[i]);
+      } catch (const Error& error) {
+        std::string message = error.what();
+        message.erase(0, error.id().size() + 3);  // the "[id] " prefix, added again by raise
+        raise(error.id(), "prompt " + std::to_string(i + 1) + " of " + std::string(set) + ": " + message);
+      }
+      if constexpr (requires { backbone_.mask_token_id(); }) {
+        const int64_t mask = backbone_.mask_token_id();
+        if (std::find(ids.begin(), ids.end(), mask) != ids.end()) {
+          raise("sri.wrapper.prompt_contains_mask",
+                "prompt " + std::to_string(i + 1) + " of " + std::string(set) + " contains the mask token (id " +
+                    std::to_string(mask) + "), which the masked-diffusion sampler would overwrite; remove it from the "
+                    "prompt");
+        }
+      }
+    }
+  }
+
   // Returns the request that scoring with this wrapper makes of centers.
   [[nodiscard]] CentersRequest centers_request() const {
     CentersRequest request;
@@ -240,6 +280,7 @@ class Wrapper {
     request.pooling = std::string(pooling_id());
     request.hidden_size = hidden_size();
     request.profile = profile_;
+    request.prompt_format = prompt_format();
     return request;
   }
 
@@ -252,6 +293,8 @@ class Wrapper {
                                                 std::to_string(harmless.size()) + " harmless and " +
                                                 std::to_string(harmful.size()) + " harmful");
     }
+    check_prompts(harmless, "the harmless set");
+    check_prompts(harmful, "the harmful set");
     const nlohmann::json build_key = resume_key(harmless, harmful);
     BuildState state = load_resume_state(options.resume_file, build_key);
 
@@ -290,6 +333,7 @@ class Wrapper {
     meta.harmless = {options.harmless.name, options.harmless.source, result.harmless_runs, result.harmless_refused};
     meta.harmful = {options.harmful.name, options.harmful.source, result.harmful_runs, result.harmful_refused};
     meta.filtering = filtering_from_flags(result.harmless_filtered, result.harmful_filtered);
+    meta.prompt_format = prompt_format();
     if (!options.resume_file.empty()) {
       std::error_code ignored;
       std::filesystem::remove(options.resume_file, ignored);
@@ -386,6 +430,12 @@ class Wrapper {
       const PooledSteps pooled = hook.result(static_cast<int64_t>(row));
       run.phi = pooled.phi;
       run.real = pooled.real;
+      if (!run.phi.allFinite()) {
+        raise("sri.wrapper.non_finite",
+              "the pooled " + point_.name() + " states of prompt \"" + run.prompt.substr(0, 60) +
+                  "\" contain NaN or infinity; the weights or the config (rope_theta, rms_norm_eps) of " +
+                  checkpoint_->display_name() + " are invalid, or the dtype overflows (try float32)");
+      }
       if constexpr (StrategyT::step_kind == hook::StepKind::masked_diffusion) {
         run.text_signal = canvas_signals[row].values();
         run.text_signal.resize(static_cast<std::size_t>(profile_.steps),
@@ -475,14 +525,50 @@ class Wrapper {
                                               "' has no sri_center_build metadata; remove it to start over");
     }
     const nlohmann::json progress = nlohmann::json::parse(found->second, nullptr, false);
-    if (progress.is_discarded() || !progress.contains("key") || progress["key"] != key) {
+    if (progress.is_discarded() || !progress.is_object() || !progress.contains("key")) {
+      raise("sri.wrapper.resume_invalid", "resume file '" + file.string() +
+                                              "' has unreadable sri_center_build metadata; remove it to start over");
+    }
+    if (progress["key"] != key) {
       raise("sri.wrapper.resume_mismatch", "resume file '" + file.string() +
                                                "' was written for another model, prompt set, profile or batch size; "
                                                "remove it to start over, or rerun with the original settings");
     }
+    const auto invalid = [&file](const std::string& what) {
+      raise("sri.wrapper.resume_invalid", "resume file '" + file.string() + "' " + what + "; remove it to start over");
+    };
+    const nlohmann::json& runs = progress.contains("runs") ? progress["runs"] : nlohmann::json();
+    if (!runs.is_array() || runs.size() != CenterAccumulator::group_count) {
+      invalid("has no run count for each of the " + std::to_string(CenterAccumulator::group_count) + " groups");
+    }
+    for (const nlohmann::json& count : runs) {
+      if (!count.is_number_integer() || count.get<int64_t>() < 0) invalid("has a run count that is not a count");
+    }
+    const std::size_t harmless_total = key["harmless"]["n"].get<std::size_t>();
+    const std::size_t harmful_total = key["harmful"]["n"].get<std::size_t>();
+    const auto done = [&](const char* field, std::size_t total) {
+      const nlohmann::json& value = progress.contains(field) ? progress[field] : nlohmann::json();
+      if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
+        invalid(std::string("has no valid ") + field);
+      }
+      const auto count = value.get<std::size_t>();
+      // Batches end at multiples of the batch size, or at the end of the set.
+      if (count > total || (count != total && count % static_cast<std::size_t>(options_.batch_size) != 0)) {
+        invalid(std::string("says ") + field + " = " + std::to_string(count) + ", which is not a batch boundary of " +
+                std::to_string(total) + " prompts in batches of " + std::to_string(options_.batch_size));
+      }
+      return count;
+    };
+    state.harmless_done = done("harmless_done", harmless_total);
+    state.harmful_done = done("harmful_done", harmful_total);
+    if (state.harmful_done > 0 && state.harmless_done != harmless_total) {
+      invalid("says harmful prompts were generated before the harmless set finished");
+    }
+
     std::array<CenterGroup, CenterAccumulator::group_count> groups;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       const std::string prefix = "group" + std::to_string(g);
+      if (!saved.contains(prefix + ".sum") || !saved.contains(prefix + ".count")) invalid("has no tensors for " + prefix);
       const at::Tensor sum = saved.tensor(prefix + ".sum").to(at::kDouble).contiguous();    // [T, hidden]
       const at::Tensor count = saved.tensor(prefix + ".count").to(at::kLong).contiguous();  // [T]
       if (sum.dim() != 2 || sum.size(0) != profile_.steps || sum.size(1) != hidden_size() || count.dim() != 1 ||
@@ -492,11 +578,9 @@ class Wrapper {
       }
       groups[g].sum = Eigen::Map<const RowMatrixXd>(sum.data_ptr<double>(), sum.size(0), sum.size(1));
       groups[g].count = Eigen::Map<const StepCounts>(count.data_ptr<int64_t>(), count.size(0));
-      groups[g].runs = progress["runs"].at(g).get<int64_t>();
+      groups[g].runs = runs.at(g).get<int64_t>();
     }
     state.accumulator = CenterAccumulator::from_groups(std::move(groups));
-    state.harmless_done = progress["harmless_done"].get<std::size_t>();
-    state.harmful_done = progress["harmful_done"].get<std::size_t>();
     return state;
   }
 

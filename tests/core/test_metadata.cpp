@@ -78,6 +78,19 @@ TEST_CASE("mismatches name both values") {
   CHECK(mismatch_message(built_centers(), request).find("pooling rule = reference_running_mean") != std::string::npos);
 }
 
+TEST_CASE("prompt format compared when both set") {
+  sri::CentersMetadata centers = built_centers();
+  sri::CentersRequest request = matching_request();
+  request.prompt_format = R"({"system_prompt":"Be brief"})";
+  CHECK_NOTHROW(sri::check_compatible(centers, request));  // centers from before the field existed
+
+  centers.prompt_format = R"({"system_prompt":"You are a helpful assistant"})";
+  CHECK(mismatch_message(centers, request).find("prompt format = {\"system_prompt\":\"You are a helpful assistant\"}") !=
+        std::string::npos);
+  request.prompt_format = centers.prompt_format;
+  CHECK_NOTHROW(sri::check_compatible(centers, request));
+}
+
 TEST_CASE("metadata records filtering and version") {
   const sri::CentersMetadata metadata = built_centers();
   CHECK(metadata.library_version == std::string(sri::version_string));

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -265,6 +267,28 @@ TEST_CASE("diffusion flags are checked before loading") {
       {"steps not divisible by blocks",
        {"run", "--model", llada, "--steps", "5", "--gen-length", "16", "--block-length", "8"},
        {"[sri.cli.invalid_value]", "--steps 5", "number of blocks 2"}},
+      {"gen length beyond context",
+       {"run", "--model", llada, "--gen-length", "100000000"},
+       {"[sri.cli.invalid_value]", "--gen-length 100000000", "context length 512"}},
+      {"more steps than tokens",
+       {"run", "--model", llada, "--steps", "32", "--gen-length", "16"},
+       {"[sri.cli.invalid_value]", "--steps 32 exceeds --gen-length 16"}},
+      {"block length on dream",
+       {"run", "--model", dream, "--steps", "8", "--gen-length", "16", "--block-length", "4"},
+       {"[sri.cli.invalid_value]", "--block-length 4", "LLaDA sampler only"}},
+      {"remasking with left to right",
+       {"run", "--model", llada, "--sampling", "ar", "--steps", "16", "--gen-length", "16", "--remasking", "random"},
+       {"[sri.cli.invalid_value]", "--remasking random", "--sampling ar"}},
+      {"layer beyond the model",
+       {"run", "--model", llada, "--steps", "8", "--gen-length", "16", "--layer", "2"},
+       {"[sri.cli.invalid_value]", "--layer 2", "2 decoder layers"}},
+      {"mask token in a test prompt",
+       {"run", "--model", llada, "--steps", "8", "--gen-length", "16", "-n", "2", "--prompt", "hi <|mdm_mask|> there",
+        "--out", (session / "mask").string()},
+       {"[sri.wrapper.prompt_contains_mask]", "prompt 1 of the test prompts", "id 314"}},
+      {"centers out is a folder",
+       {"centers", "--model", llada, "--steps", "8", "--gen-length", "16", "--out", session.root().string() + "/"},
+       {"[sri.cli.invalid_value]", "is a folder"}},
   };
   for (const Case& c : cases) {
     INFO("case: ", c.name);
@@ -274,4 +298,49 @@ TEST_CASE("diffusion flags are checked before loading") {
     for (const std::string& part : c.expected) CHECK(contains(result.err, part));
     CHECK_FALSE(fs::exists(fs::path("results") / "llada-tiny-chat" / "centers.safetensors"));
   }
+  // The mask check runs before the center build, so nothing was generated or saved.
+  CHECK_FALSE(fs::exists(session / "mask" / "centers.safetensors"));
+  CHECK_FALSE(fs::exists(session / "mask" / "centers.progress.safetensors"));
+}
+
+// Rewrites the JSON header of a safetensors file with `edit` applied; the data section is kept.
+void edit_safetensors_header(const fs::path& path, const std::function<void(json&)>& edit) {
+  Safetensors file = Safetensors::read(path);
+  edit(file.header);
+  const std::string header = file.header.dump();
+  std::string bytes(8, '\0');
+  std::uint64_t length = header.size();
+  for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xFFU);
+  sri_e2e::write_file(path, bytes + header + file.data);
+}
+
+// A build that fails after generating (no harmful prompt refused, no --allow-unfiltered) keeps
+// its progress file. A damaged count in that file must stop the rerun instead of giving centers
+// that silently skip or repeat prompts.
+TEST_CASE("damaged resume file is rejected") {
+  sri_e2e::Session session("diffusion-resume");
+  const fs::path out = session / "c.safetensors";
+  const fs::path progress = session / "c.progress.safetensors";
+  const std::vector<std::string> args{"centers", "--model", fixture("llada-tiny-chat").string(), "--steps", "8",
+                                      "--gen-length", "16", "-n", "4", "--batch-size", "2", "--out", out.string()};
+  const RunResult failed = session.run(args);
+  INFO(session.commands());
+  INFO("stderr: ", failed.err);
+  REQUIRE(failed.exit_code == 1);
+  REQUIRE(contains(failed.err, "[sri.centers.empty_filtered_set]"));
+  REQUIRE(fs::exists(progress));
+
+  edit_safetensors_header(progress, [](json& header) {
+    json state = json::parse(header["__metadata__"]["sri_center_build"].get<std::string>());
+    state["harmful_done"] = 3;  // not a batch boundary of 4 prompts in batches of 2
+    header["__metadata__"]["sri_center_build"] = state.dump();
+  });
+  std::vector<std::string> rerun = args;
+  rerun.push_back("--allow-unfiltered");
+  const RunResult resumed = session.run(rerun);
+  INFO("stderr: ", resumed.err);
+  CHECK(resumed.exit_code == 1);
+  CHECK(contains(resumed.err, "[sri.wrapper.resume_invalid]"));
+  CHECK(contains(resumed.err, "harmful_done = 3"));
+  CHECK_FALSE(fs::exists(out));
 }

@@ -44,6 +44,7 @@ sri::CentersMetadata sample_metadata(int64_t steps, int64_t hidden) {
   metadata.harmless = {"alpaca", "../shared/data/prompts/alpaca.json", 400, 3};
   metadata.harmful = {"advbench", "advbench.csv", 400, 391};
   metadata.filtering = sri::CenterFiltering::unfiltered_harmless;
+  metadata.prompt_format = R"({"reference_double_bos":false,"system_prompt":"You are a helpful assistant"})";
   return metadata;
 }
 
@@ -186,6 +187,8 @@ TEST_CASE("centers round trip with metadata and state") {
   CHECK(read.harmful.refused == 391);
   CHECK(read.filtering == sri::CenterFiltering::unfiltered_harmless);
   CHECK(read.library_version == metadata.library_version);
+  CHECK(read.prompt_format == metadata.prompt_format);
+  CHECK_FALSE(read.prompt_format.empty());
   sri::check_compatible(read, {metadata.model_identity, "final_norm_out", metadata.pooling, 5, metadata.profile});
 
   REQUIRE(file.accumulator.has_value());

@@ -68,6 +68,7 @@ struct CentersRequest {
   std::string pooling;         // empty to skip the pooling comparison
   std::int64_t hidden_size = 0;
   GenerationProfile profile;
+  std::string prompt_format;   // empty to skip the prompt format comparison
 };
 
 struct CentersMetadata {
@@ -82,6 +83,9 @@ struct CentersMetadata {
   PromptSetInfo harmful;
   CenterFiltering filtering = CenterFiltering::reference;
   std::string library_version = version_string;
+  // How prompts became token ids besides the chat template (for the wrapper: the system message
+  // and the reference's double BOS, as JSON text). Empty in centers written before it existed.
+  std::string prompt_format;
 };
 
 namespace detail {
@@ -98,8 +102,8 @@ template <class Value>
 
 // Raises sri.centers.mismatch, naming both values, when the centers do not fit the request. The
 // compared fields are model identity and pooling rule (when both are set), hook point, hidden
-// size, step count and the generation settings gen_length, block_length, temperature, cfg_scale,
-// remasking and sampler. sig_t, eps and seed may differ: the first two are scoring parameters, and a center
+// size, step count, the prompt format (when both are set) and the generation settings gen_length,
+// block_length, temperature, cfg_scale, remasking and sampler. sig_t, eps and seed may differ: the first two are scoring parameters, and a center
 // is a mean over runs, so scoring runs need not reuse its seed.
 inline void check_compatible(const CentersMetadata& centers, const CentersRequest& request) {
   if (!centers.model_identity.empty() && !request.model_identity.empty() &&
@@ -128,6 +132,10 @@ inline void check_compatible(const CentersMetadata& centers, const CentersReques
   if (built.cfg_scale != wanted.cfg_scale) detail::raise_mismatch("cfg_scale", built.cfg_scale, wanted.cfg_scale);
   if (built.remasking != wanted.remasking) detail::raise_mismatch("remasking", built.remasking, wanted.remasking);
   if (built.sampler != wanted.sampler) detail::raise_mismatch("sampler", built.sampler, wanted.sampler);
+  if (!centers.prompt_format.empty() && !request.prompt_format.empty() &&
+      centers.prompt_format != request.prompt_format) {
+    detail::raise_mismatch("prompt format", centers.prompt_format, request.prompt_format);
+  }
 }
 
 }  // namespace sri

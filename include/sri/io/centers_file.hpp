@@ -233,6 +233,7 @@ inline std::map<std::string, std::string> centers_metadata_entries(const Centers
       {"harmful", detail::prompt_set_to_json(metadata.harmful).dump()},
       {"filtering", std::string(sri::to_string(metadata.filtering))},
       {"library_version", metadata.library_version},
+      {"prompt_format", metadata.prompt_format},
   };
 }
 
@@ -259,6 +260,8 @@ inline CentersMetadata centers_metadata_from_entries(const std::filesystem::path
   metadata.harmful = detail::prompt_set_from_json(path, detail::parse_metadata_json(path, entries, "harmful"), "harmful");
   metadata.filtering = detail::parse_filtering(path, detail::metadata_string(path, entries, "filtering"));
   metadata.library_version = detail::metadata_string(path, entries, "library_version");
+  // Optional: files written before the prompt format was recorded lack it.
+  if (const auto found = entries.find("prompt_format"); found != entries.end()) metadata.prompt_format = found->second;
   return metadata;
 }
 
