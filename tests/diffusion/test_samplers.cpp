@@ -547,6 +547,8 @@ TEST_CASE("dream config rejects unsupported variants") {
           {"hidden_act", "gelu", unsupported, {"hidden_act \"gelu\"", "supported: silu"}},
           {"use_sliding_window", true, unsupported, {"use_sliding_window"}},
           {"rope_scaling", nlohmann::json::object({{"type", "linear"}, {"factor", 2.0}}), unsupported, {"rope_scaling"}},
+          {"rope_parameters", nlohmann::json::object({{"rope_type", "linear"}}), unsupported, {"rope_type \"linear\""}},
+          {"rope_parameters", "default", invalid, {"'rope_parameters'", "expected an object"}},
       });
 }
 
@@ -560,6 +562,19 @@ TEST_CASE("dream config rejects bad rope_theta and eps") {
           {"rms_norm_eps", -1e-6, invalid, {"'rms_norm_eps'", "is -1e-06"}},
           {"rms_norm_eps", positive_infinity, invalid, {"'rms_norm_eps'", "is inf"}},
       });
+}
+
+TEST_CASE("dream config reads rope_parameters theta") {
+  nlohmann::json config = golden_config("dream-tiny");
+  config.erase("rope_theta");
+  config["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 0.0}};
+  auto [id, message] = load_error<sri::model::Dream>("dream-tiny", config);
+  CHECK(id == invalid);
+  CHECK(message.find("'rope_theta' is 0") != std::string::npos);
+
+  config["rope_parameters"]["rope_theta"] = 1000000.0;
+  const auto model = load_with_config<sri::model::Dream>("dream-tiny", config);
+  CHECK(model.config().rope_theta == 1000000.0);
 }
 
 TEST_CASE("dream config rejects extra weight layers") {

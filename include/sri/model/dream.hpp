@@ -167,6 +167,13 @@ class Dream {
     detail::check_positive(family_name, "max_position_embeddings", config_.max_position_embeddings);
     config_.rms_norm_eps = detail::config_positive_number(cfg, "rms_norm_eps", 1e-6, family_name);
     config_.rope_theta = detail::config_positive_number(cfg, "rope_theta", 10000.0, family_name);
+    // transformers 5 writes rope_theta inside "rope_parameters"; sri::io::Checkpoint copies it to
+    // the top level, but other weight sources pass config.json through unchanged.
+    const nlohmann::json* rope_parameters = detail::config_field(cfg, "rope_parameters");
+    if (detail::config_field(cfg, "rope_theta") == nullptr && rope_parameters != nullptr) {
+      config_.rope_theta =
+          detail::config_positive_number(*rope_parameters, "rope_theta", config_.rope_theta, family_name);
+    }
     config_.tie_word_embeddings = detail::config_bool(cfg, "tie_word_embeddings", false, family_name);
 
     // Special token ids must index a row of embed_tokens. The eos fallback is Dream-v0's id.
@@ -191,6 +198,18 @@ class Dream {
       raise("sri.diffusion.config_unsupported",
             "this Dream checkpoint sets rope_scaling " + detail::shown_value(*scaling) +
                 ", which sri's Dream backbone does not implement; expected null");
+    }
+    if (const nlohmann::json* rope_parameters = detail::config_field(cfg, "rope_parameters")) {
+      if (!rope_parameters->is_object()) {
+        detail::raise_config_invalid(family_name, "rope_parameters",
+                                     "is " + detail::shown_value(*rope_parameters) + ", expected an object");
+      }
+      const std::string rope_type = detail::config_string(*rope_parameters, "rope_type", "default", family_name);
+      if (rope_type != "default") {
+        raise("sri.diffusion.config_unsupported",
+              "this Dream checkpoint sets rope_parameters.rope_type \"" + rope_type +
+                  "\", which sri's Dream backbone does not implement; expected default");
+      }
     }
     const std::string activation = detail::config_string(cfg, "hidden_act", "silu", family_name);
     if (activation != "silu") {
