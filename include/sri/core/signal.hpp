@@ -88,8 +88,6 @@ class SignalKernel {
                                              std::to_string(harmful_.cols()) + "] (harmful)");
     }
     if constexpr (DotProductMetric<Metric>) {
-      harmless_wide_ = harmless_.template cast<double>();
-      harmful_wide_ = harmful_.template cast<double>();
       harmless_norm2_.resize(steps());
       harmful_norm2_.resize(steps());
       for (Eigen::Index t = 0; t < steps(); ++t) {
@@ -113,7 +111,7 @@ class SignalKernel {
     double d_harmful = 0.0;
     if constexpr (DotProductMetric<Metric>) {
       const detail::DotProducts3 dots =
-          detail::dot_products3(x.data(), harmless_wide_.row(t).data(), harmful_wide_.row(t).data(), x.size());
+          detail::dot_products3(x.data(), harmless_.row(t).data(), harmful_.row(t).data(), x.size());
       d_harmless = metric_.from_dot_products(dots.xx, dots.xa, harmless_norm2_[static_cast<std::size_t>(t)]);
       d_harmful = metric_.from_dot_products(dots.xx, dots.xb, harmful_norm2_[static_cast<std::size_t>(t)]);
     } else {
@@ -192,8 +190,6 @@ class SignalKernel {
 
   RowMatrixXf harmless_;  // [steps, hidden]
   RowMatrixXf harmful_;   // [steps, hidden]
-  RowMatrixXd harmless_wide_;  // [steps, hidden] float64 copy, dot-product metrics only
-  RowMatrixXd harmful_wide_;   // [steps, hidden] float64 copy, dot-product metrics only
   std::vector<double> harmless_norm2_;  // [steps], dot-product metrics only
   std::vector<double> harmful_norm2_;   // [steps], dot-product metrics only
   SignalParams params_;
