@@ -790,7 +790,19 @@ void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& gl
   options.threads = request.threads;
   validate_model_options(options);
   const fs::path model_path = resolve_model(options);
-  SessionRequest session_request = prepare_session(options, model_path);
+  // The profile, pooling rule and hook point come from the centers, so a value this model cannot
+  // run is a property of the centers file, not of a flag the user passed.
+  SessionRequest session_request;
+  try {
+    session_request = prepare_session(options, model_path);
+  } catch (const Error& error) {
+    if (error.id() != "sri.cli.invalid_value") throw;  // a model file problem, reported as it is
+    std::string message = error.what();
+    message.erase(0, error.id().size() + 3);  // the "[id] " prefix, added again by raise
+    raise(error.id(), fmt::format("the centers {} were built with settings that {} cannot run (flag names in the rest of this "
+                                  "message mean those settings): {}",
+                                  request.centers, model_path.string(), message));
+  }
 
   RunOptions prompts;
   prompts.prompts = request.prompts;

@@ -153,7 +153,7 @@ Verb add_signal_verb(CLI::App& app, const GlobalOptions& globals) {
       "--model", options->model.model,
       "Generate the prompts with this model (.gguf or Hugging Face folder) instead of reading activations; the "
       "centers must be library centers, whose profile, hook point and pooling rule are reused");
-  command->add_option("--prompt", options->model.prompts, "Prompt to generate and score with --model (repeatable)");
+  command->add_option("--prompt", options->model.prompts, "Prompt to generate and score with --model (repeatable); default: three built-in test prompts");
   command->add_option("--prompts", options->model.prompts_file, "File of prompts to generate and score with --model");
   command->add_option("--threads", options->model.threads, "CPU threads for --model; 0 keeps libtorch's default")
       ->capture_default_str();

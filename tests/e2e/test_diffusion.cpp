@@ -198,6 +198,19 @@ TEST_CASE("signal with llada centers repeats run") {
   CHECK(signal["metadata"]["profile"]["sampler"] == "llada");
 }
 
+TEST_CASE("signal with dream centers on llada names the centers") {
+  Runs& r = runs();
+  REQUIRE(r.dream.exit_code == 0);
+  const RunResult result = r.session.run({"signal", "--model", fixture("llada-tiny-chat").string(), "--centers",
+                                          (r.session / "dream" / "centers.safetensors").string(), "--prompt", "hello"});
+  INFO(r.session.commands());
+  INFO("stderr: ", result.err);
+  CHECK(result.exit_code == 1);
+  CHECK(contains(result.err, "[sri.cli.invalid_value] the centers "));
+  CHECK(contains(result.err, "were built with settings that"));
+  CHECK(contains(result.err, "--sampler entropy"));
+}
+
 TEST_CASE("llada guided run records its profile") {
   Runs& r = runs();
   INFO(r.session.commands());
