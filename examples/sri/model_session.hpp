@@ -11,6 +11,7 @@
 // masked-diffusion ones with both response pooling rules.
 
 #include <sri/core.hpp>
+#include <sri/generate/masked_diffusion.hpp>
 #include <sri/hook/pooled.hpp>
 #include <sri/io/checkpoint.hpp>
 #include <sri/model/backbone.hpp>
@@ -114,6 +115,17 @@ inline constexpr std::string_view multinomial_sampler_id = "multinomial";
 inline constexpr std::string_view llada_sampler_id = "llada";
 inline constexpr std::string_view left_to_right_sampler_id = "left_to_right";
 inline constexpr std::string_view dream_sampler_prefix = "dream_";
+
+// Opens a masked-diffusion Backbone with one token committed per step from left to right.
+template <class Backbone>
+std::unique_ptr<ModelSession> open_left_to_right_session(SessionRequest request) {
+  request.profile.sampler = std::string(left_to_right_sampler_id);
+  generate::LeftToRightDiffusion::Options options;
+  options.gen_length = request.profile.gen_length;
+  options.temperature = request.profile.temperature;
+  options.seed = request.profile.seed;
+  return open_diffusion_session<Backbone>(request, generate::LeftToRightDiffusion(std::move(options)));
+}
 
 std::unique_ptr<ModelSession> open_autoregressive_session(SessionRequest request);
 std::unique_ptr<ModelSession> open_llada_session(SessionRequest request);

@@ -30,7 +30,7 @@ std::unique_ptr<ModelSession> open_autoregressive_session(SessionRequest request
     return open_with_sampler(request, sample::Greedy{});
   }
   // One seeded generator draws for the whole batch, so the tokens of a prompt depend on the batch
-  // it shares; the batch size is part of every center build's resume key for that reason.
+  // it shares. For that reason the batch size is part of every center build's resume key.
   request.profile.sampler = std::string(multinomial_sampler_id);
   sample::SamplingOptions options;
   options.temperature = request.profile.temperature;

@@ -11,14 +11,7 @@ namespace sri::cli {
 
 std::unique_ptr<ModelSession> open_llada_session(SessionRequest request) {
   GenerationProfile& profile = request.profile;
-  if (request.sampling == "ar") {
-    profile.sampler = std::string(left_to_right_sampler_id);
-    generate::LeftToRightDiffusion::Options options;
-    options.gen_length = profile.gen_length;
-    options.temperature = profile.temperature;
-    options.seed = profile.seed;
-    return open_diffusion_session<model::Llada>(request, generate::LeftToRightDiffusion(std::move(options)));
-  }
+  if (request.sampling == "ar") return open_left_to_right_session<model::Llada>(std::move(request));
 
   profile.sampler = std::string(llada_sampler_id);
   generate::LladaDiffusion::Options options;

@@ -465,8 +465,8 @@ bool reusable(const fs::path& file, const CentersRequest& request, const PromptS
     }
     check_compatible(*stored.metadata, request);
     const CentersMetadata& meta = *stored.metadata;
-    // check_compatible lets scoring use another seed; a rebuild request with another seed must
-    // not reuse the old centers, because sampling (and Dream's origin algorithm) depends on it.
+    // check_compatible lets scoring use another seed. A build with another seed must not reuse
+    // the old centers, because sampling and Dream's origin algorithm depend on the seed.
     if (meta.profile.seed != request.profile.seed) {
       why = fmt::format("it was built with seed {}", meta.profile.seed);
       return false;
@@ -797,11 +797,9 @@ void run_model_signal(const ModelSignalRequest& request, const GlobalOptions& gl
     session_request = prepare_session(options, model_path);
   } catch (const Error& error) {
     if (error.id() != "sri.cli.invalid_value") throw;  // a model file problem, reported as it is
-    std::string message = error.what();
-    message.erase(0, error.id().size() + 3);  // the "[id] " prefix, added again by raise
     raise(error.id(), fmt::format("the centers {} were built with settings that {} cannot run (flag names in the rest of this "
                                   "message mean those settings): {}",
-                                  request.centers, model_path.string(), message));
+                                  request.centers, model_path.string(), error.message()));
   }
 
   RunOptions prompts;

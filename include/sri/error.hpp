@@ -12,13 +12,17 @@ namespace sri {
 class Error : public std::runtime_error {
  public:
   Error(std::string_view id, std::string_view message)
-      : std::runtime_error(std::string("[") + std::string(id) + "] " + std::string(message)), id_(id) {}
+      : std::runtime_error(std::string("[") + std::string(id) + "] " + std::string(message)), id_(id),
+        message_(message) {}
 
   // Stable identifier such as "sri.centers.shape_mismatch"; never changes between releases.
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
+  // The message without the "[id] " prefix that what() adds, for callers that add context.
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
  private:
   std::string id_;
+  std::string message_;
 };
 
 // Throws sri::Error; kept out of line in callers' hot paths by [[noreturn]].

@@ -256,9 +256,7 @@ class Wrapper {
       try {
         ids = encode_prompt(prompts[i]);
       } catch (const Error& error) {
-        std::string message = error.what();
-        message.erase(0, error.id().size() + 3);  // the "[id] " prefix, added again by raise
-        raise(error.id(), "prompt " + std::to_string(i + 1) + " of " + std::string(set) + ": " + message);
+        raise(error.id(), "prompt " + std::to_string(i + 1) + " of " + std::string(set) + ": " + error.message());
       }
       if constexpr (requires { backbone_.mask_token_id(); }) {
         const int64_t mask = backbone_.mask_token_id();
@@ -452,12 +450,12 @@ class Wrapper {
   std::vector<int64_t> without_masks(const std::vector<int64_t>& tokens) const {
     if constexpr (requires { backbone_.mask_token_id(); }) {
       const int64_t mask = backbone_.mask_token_id();
-      std::vector<int64_t> kept;
-      kept.reserve(tokens.size());
+      std::vector<int64_t> unmasked;
+      unmasked.reserve(tokens.size());
       for (const int64_t id : tokens) {
-        if (id != mask) kept.push_back(id);
+        if (id != mask) unmasked.push_back(id);
       }
-      return kept;
+      return unmasked;
     } else {
       return tokens;
     }

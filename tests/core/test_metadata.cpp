@@ -27,6 +27,7 @@ std::string mismatch_message(const sri::CentersMetadata& centers, const sri::Cen
     sri::check_compatible(centers, request);
   } catch (const sri::Error& error) {
     CHECK(error.id() == "sri.centers.mismatch");
+    CHECK(std::string(error.what()) == "[" + error.id() + "] " + error.message());
     return error.what();
   }
   return "no error";
