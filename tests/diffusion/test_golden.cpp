@@ -364,7 +364,7 @@ TEST_CASE("from_checkpoint rejects other architectures") {
 
 // bfloat16 weights and activations (the dtype the tool uses on CUDA) against float32, on the CPU.
 // On this input the reference modeling code itself, cast to bfloat16 (torch 2.15), moves the
-// largest logit error to 0.38 of 9.5 for both families; sri measured 0.58 (LLaDA) and 0.27 (Dream).
+// largest logit error to 0.38 of 9.5 for both families. sri measured 0.58 (LLaDA) and 0.27 (Dream).
 // The bound, a tenth of the largest logit, admits that rounding but not a wrong kernel.
 TEST_CASE("bfloat16 forward stays near float32") {
   sri::model::RuntimeOptions bf16;

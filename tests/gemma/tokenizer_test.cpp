@@ -4,6 +4,7 @@
 // 77) when the model is not downloaded (scripts/fetch-models.sh).
 
 #include <sri/io/gguf.hpp>
+#include <sri/text/chat_codec.hpp>
 #include <sri/text/gemma_template.hpp>
 #include <sri/text/sentencepiece_bpe.hpp>
 
@@ -13,7 +14,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -145,4 +149,40 @@ TEST_CASE("Gemma chat template rejects other templates") {
   } catch (const sri::Error& error) {
     CHECK(error.id() == "sri.text.unsupported_chat_template");
   }
+}
+
+namespace {
+
+// The GGUF file as a tokenizer source, as sri::io::Checkpoint offers it for a .gguf path.
+struct GgufSource {
+  const sri::io::GgufFile* file;
+  std::filesystem::path file_path;
+
+  std::optional<std::filesystem::path> folder() const { return std::nullopt; }
+  const sri::io::GgufFile* gguf() const { return file; }
+  const std::filesystem::path& path() const { return file_path; }
+};
+
+}  // namespace
+
+TEST_CASE("chat codec picks Gemma pair") {
+  skip_without(gemma_gguf, "run scripts/fetch-models.sh");
+  const sri::io::GgufFile gguf(gemma_gguf);
+  const auto codec = sri::text::ChatCodec::from_checkpoint(GgufSource{&gguf, gemma_gguf}, "gemma3");
+  CHECK(codec.sentencepiece_tokenizer() != nullptr);
+  CHECK(codec.byte_level_tokenizer() == nullptr);
+  CHECK(codec.chat_template() == nullptr);
+
+  const auto tokenizer = sri::text::SentencePieceBpe::from_gguf(gguf);
+  const auto chat_template = sri::text::GemmaChatTemplate::from_gguf(gguf);
+  const std::string user = "  How many legs does a spider have? ";
+  CHECK(codec.encode_chat(user) == sri::text::encode_gemma_chat(tokenizer, chat_template, user));
+  sri::text::ChatEncodeOptions no_system;
+  no_system.system = std::nullopt;
+  CHECK(codec.encode_chat(user, no_system) == sri::text::encode_gemma_chat(tokenizer, chat_template, user, std::nullopt));
+
+  const std::vector<int64_t> ids = tokenizer.encode("Spiders have eight legs.");
+  CHECK(codec.decode(ids) == "Spiders have eight legs.");
+  CHECK(codec.token_id("<end_of_turn>") == tokenizer.token_id("<end_of_turn>"));
+  CHECK(codec.vocab_size() == tokenizer.vocab_size());
 }

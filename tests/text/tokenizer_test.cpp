@@ -1,6 +1,7 @@
 // Tokenizer parity with Hugging Face `tokenizers` on the committed corpus (golden/tokenize.json,
 // produced by make_golden.py), plus byte-level, decoding and error-path checks.
 
+#include <sri/text/chat_codec.hpp>
 #include <sri/text/tokenizer.hpp>
 
 #include <doctest/doctest.h>
@@ -367,5 +368,32 @@ TEST_CASE("from_checkpoint picks folder then GGUF") {
 
   FakeCheckpoint neither{std::nullopt, nullptr};
   CHECK(error_id_of([&] { (void)sri::text::Tokenizer::from_checkpoint(neither); }) ==
+        "sri.text.tokenizer_not_found");
+}
+
+TEST_CASE("chat codec picks byte-level pair") {
+  // The tiny LLaDA checkpoint of tests/e2e/data: byte-level BPE and LLaDA's chat template.
+  const auto folder = text_dir.parent_path() / "e2e" / "data" / "llada-tiny-chat";
+  const auto codec = sri::text::ChatCodec::from_checkpoint(FakeCheckpoint{folder, nullptr}, "llada");
+  REQUIRE(codec.byte_level_tokenizer() != nullptr);
+  REQUIRE(codec.chat_template() != nullptr);
+  CHECK(codec.sentencepiece_tokenizer() == nullptr);
+  CHECK(codec.chat_template()->family() == sri::text::ChatFamily::llada);
+
+  const auto tokenizer = sri::text::Tokenizer::from_tokenizer_json(folder / "tokenizer.json");
+  const auto chat_template = sri::text::ChatTemplate::from_folder(folder);
+  const std::string user = " What is the capital of France? ";
+  CHECK(codec.encode_chat(user) == sri::text::encode_chat(tokenizer, chat_template, user));
+  sri::text::ChatEncodeOptions double_bos;
+  double_bos.reference_double_bos = true;
+  CHECK(codec.encode_chat(user, double_bos) == sri::text::encode_chat(tokenizer, chat_template, user, double_bos));
+
+  const std::vector<int64_t> ids = tokenizer.encode("the cat sat");
+  CHECK(codec.decode(ids) == "the cat sat");
+  CHECK(codec.token_id("<|mdm_mask|>") == std::optional<int64_t>(314));
+  CHECK(codec.vocab_size() == tokenizer.vocab_size());
+
+  // Without a tokenizer.json or GGUF metadata the codec reports the missing tokenizer.
+  CHECK(error_id_of([&] { (void)sri::text::ChatCodec::from_checkpoint(FakeCheckpoint{std::nullopt, nullptr}, "qwen2"); }) ==
         "sri.text.tokenizer_not_found");
 }

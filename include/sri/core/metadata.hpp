@@ -83,8 +83,8 @@ struct CentersMetadata {
   PromptSetInfo harmful;
   CenterFiltering filtering = CenterFiltering::reference;
   std::string library_version = version_string;
-  // How prompts became token ids besides the chat template (for the wrapper: the system message
-  // and the reference's double BOS, as JSON text). Empty in centers written before it existed.
+  // Prompt encoding settings besides the chat template, as JSON text (the wrapper records the
+  // system message and the reference's double BOS). Empty in centers written before it existed.
   std::string prompt_format;
 };
 

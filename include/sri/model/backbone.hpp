@@ -38,8 +38,8 @@ struct RuntimeOptions {
 // OpenBLAS (Debian's libtorch), matrix products run on OpenBLAS's own thread pool, and libtorch's
 // OpenMP workers spin-wait between parallel regions on the same cores. Measured with
 // benchmarks/decode on a 2-core machine, 2 OpenMP threads cut SmolLM2's prefill from about 350 to
-// about 12-80 tokens/s. With OpenBLAS the threads therefore go to OpenBLAS and libtorch keeps one;
-// with any other BLAS (MKL in the PyPI and CUDA builds) they go to libtorch's intra-op pool.
+// about 12-80 tokens/s. So with OpenBLAS the threads go to OpenBLAS and libtorch keeps one. With
+// any other BLAS (MKL in the PyPI and CUDA builds) they go to libtorch's intra-op pool.
 inline void set_cpu_threads(int threads) {
   if (threads <= 0) return;
 #if defined(__unix__)
